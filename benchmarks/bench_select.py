@@ -1,0 +1,123 @@
+"""Selection speed on the real clips, in one run: plain decode, decode with MV export, the whole selection,
+and the numba scoring kernels against their numpy twins (tests/naive.py).
+
+    python benchmarks/bench_select.py [VIDEO ...] [--repeats 5] [--json out.json]
+
+Reports medians and ratios; the target is selection ≤ 1.15 × decode-with-MV-export on H.264.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "videos"
+
+
+def kernel_speed(repeats: int) -> dict:
+    """Per-frame kernels on a 360×640 frame vs the numpy twins of the tests."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import naive  # noqa: E402  (the test suite's numpy twins)
+
+    from codec_select import kernels as K
+    from codec_select._bench import bench
+
+    rng = np.random.default_rng(0)
+    h, w = 640, 360
+    cur = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    ring = np.stack([np.roll(cur, (d, 2 * d), axis=(0, 1)) for d in range(9)]).astype(np.uint8)
+    n = 1500
+    mv = {
+        "source": rng.choice([-1, 1], n).astype(np.int32), "w": np.full(n, 16, np.uint8), "h": np.full(n, 16, np.uint8),
+        "dst_x": rng.integers(8, w - 8, n).astype(np.int16), "dst_y": rng.integers(8, h - 8, n).astype(np.int16),
+        "motion_x": rng.integers(-40, 40, n).astype(np.int32), "motion_y": rng.integers(-40, 40, n).astype(np.int32),
+        "motion_scale": np.full(n, 4, np.uint16),
+    }
+    args = (mv["source"], mv["w"], mv["h"], mv["dst_x"], mv["dst_y"], mv["motion_x"], mv["motion_y"], mv["motion_scale"])
+    flow = K.rasterise_mvs(*args, h // 4, w // 4, 4)
+    slots = np.array([1, 2, 3, 4, 5, 6, 7, 8], np.int64)
+    dirs = np.array([-1, -1, -1, -1, 1, 1, 1, 1], np.int8)
+    dists = np.array([1, 2, 3, 4, 1, 2, 3, 4], np.int32)
+    energy = rng.random((h // 4, w // 4)).astype(np.float32)
+    rows = np.linspace(0, h, 17)
+    cols = np.linspace(0, w, 17)
+    out = {}
+    cases = {
+        "rasterise_mvs": (lambda: K.rasterise_mvs(*args, h // 4, w // 4, 4),
+                          lambda: naive.naive_rasterise_mvs(*args, h // 4, w // 4, 4)),
+        "mc_residual": (lambda: K.mc_residual(cur, ring, slots, dirs, dists, flow, block=4, step=2),
+                        lambda: naive.naive_mc_residual(cur, ring, slots, dirs, dists, flow, block=4, step=2)),
+        "pool_cells": (lambda: K.pool_cells(energy, 4.0, rows, cols), lambda: naive.naive_pool_cells(energy, 4.0, rows, cols)),
+    }
+    for name, (fast, slow) in cases.items():
+        a = bench(fast, warmup=2, repeats=repeats * 4)["median"]
+        b = bench(slow, warmup=0, repeats=1)["median"]
+        out[name] = {"numba_ms": a * 1e3, "numpy_ms": b * 1e3, "speedup": b / a}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("videos", nargs="*", type=Path)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-kernels", action="store_true", help="skip the numba-vs-numpy comparison")
+    args = parser.parse_args(argv)
+    videos = args.videos or sorted(SHARED.glob("*.mp4"))
+    if not videos:
+        parser.error("no videos given and ../shared/videos is empty")
+
+    from codec_select import select_patches
+    from codec_select._bench import bench, decode_plain, decode_with_mvs, system_metadata
+    from codec_select.kernels import warmup
+
+    t0 = time.perf_counter()
+    warmup()
+    compile_s = time.perf_counter() - t0
+    results = {"system": system_metadata(), "warmup_s": compile_s, "videos": {}}
+    print(f"kernel warm-up (JIT or cache load): {compile_s:.2f} s")
+    header = f"{'video':28s} {'frames':>6s} {'decode':>9s} {'dec+MV':>9s} {'select':>9s} {'sel/dec+MV':>10s} {'sel/dec':>8s}"
+    print(header)
+    for video in videos:
+        path = str(video)
+        n = decode_plain(path)
+        stats = {}
+        # Interleave the three so drift of the machine hits each alike.
+        runs = {"decode": [], "decode_mv": [], "select": []}
+        timings = []
+        for _ in range(args.repeats):
+            runs["decode"].append(bench(lambda: decode_plain(path), warmup=0, repeats=1)["median"])
+            runs["decode_mv"].append(bench(lambda: decode_with_mvs(path), warmup=0, repeats=1)["median"])
+            t = time.perf_counter()
+            sel = select_patches(path)
+            runs["select"].append(time.perf_counter() - t)
+            timings.append(sel.timings)
+        for key, vals in runs.items():
+            stats[key] = float(np.median(vals))
+        stats["ratio_select_over_decode_mv"] = stats["select"] / stats["decode_mv"]
+        stats["ratio_select_over_decode"] = stats["select"] / stats["decode"]
+        stats["frames"] = n
+        stats["stage_timings_median"] = {k: float(np.median([t[k] for t in timings])) for k in timings[0]}
+        results["videos"][video.name] = stats
+        print(
+            f"{video.name:28s} {n:6d} {stats['decode'] * 1e3:7.0f}ms {stats['decode_mv'] * 1e3:7.0f}ms "
+            f"{stats['select'] * 1e3:7.0f}ms {stats['ratio_select_over_decode_mv']:10.2f} {stats['ratio_select_over_decode']:8.2f}"
+        )
+    if not args.no_kernels:
+        results["kernels"] = kernel_speed(args.repeats)
+        print(f"\n{'kernel (360x640 frame)':24s} {'numba':>9s} {'numpy':>10s} {'speedup':>8s}")
+        for name, r in results["kernels"].items():
+            print(f"{name:24s} {r['numba_ms']:7.3f}ms {r['numpy_ms']:8.1f}ms {r['speedup']:7.0f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Selection: decode once, score every patch cell of the 64-slot grid, spend the budget with a policy.
+
+``select_patches`` is the orchestration: validate → decode + per-frame energy (signals.py) → pool onto the canvas
+grid (the same transform as the pixels) → accumulate per slot → policy → :class:`Selection`.
+Policies are pure functions on score arrays, registered in ``POLICIES``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CodecSelectError, DecodeError, UnsupportedVideoError
+from .geometry import GEOMETRIES, Geometry, make_geometry
+from .kernels import pool_cells, refresh_select, topk_cells
+from .selection import NUM_SLOTS, Selection
+from .signals import COMPENSATIONS, FrameScorer
+from .video import iter_frames, probe, upright
+
+__all__ = ["select_patches", "default_budget", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
+
+SIGNALS = ("auto", "codec-mv", "estimated-motion")
+DEFAULT_POLICY = "refresh"
+"""Measured on ../shared/videos (hold-reconstruction PSNR, README): refresh beats topk at every budget."""
+
+
+def default_budget(geometry: Geometry) -> int:
+    """K when the caller gives none: 16 full frames on ``ap224``/``native`` (4096), 8 on ``llava576`` (10368)."""
+    return (8 if geometry.name == "llava576" else 16) * geometry.cells
+
+
+def frame_grid(num_frames: int, slots: int = NUM_SLOTS) -> np.ndarray:
+    """``floor(linspace(0, N−1, 64))``: the reference's slot → decoded-frame rule (repeats when N < 64)."""
+    if num_frames < 1:
+        raise ValueError("num_frames must be >= 1")
+    return np.floor(np.linspace(0, num_frames - 1, slots)).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Policies: (scores [T, C] float32, eligible [T, C] bool, mandatory [T, C] bool, k) -> sorted flat int64 [k]
+
+
+def _policy_topk(scores: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, k: int) -> np.ndarray:
+    """The reference's rule: one global top-K of per-slot energy (ties by (t, h, w))."""
+    return topk_cells(scores.ravel(), eligible.ravel(), mandatory.ravel(), k)
+
+
+def _policy_refresh(scores: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, k: int) -> np.ndarray:
+    """Drift-aware: a cell is re-sent when the energy it gathered since it was last kept reaches τ (bisected)."""
+    keep = refresh_select(scores, eligible, mandatory, k)
+    return np.flatnonzero(keep.ravel()).astype(np.int64)
+
+
+def _policy_uniform(scores: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, k: int) -> np.ndarray:
+    """Uniform frame sampling at the same K: n = K / cells full frames at slots round(linspace(0, 63, n))."""
+    t, c = scores.shape
+    if k % c:
+        raise ValueError(f"Uniform sampling needs a budget that is a multiple of the {c} cells per frame, got {k}.")
+    n = k // c
+    slots = np.unique(np.round(np.linspace(0, t - 1, n)).astype(np.int64))
+    if slots.size != n:
+        raise ValueError(f"Budget {k} asks for more than {t} full frames.")
+    return (slots[:, None] * c + np.arange(c)[None, :]).ravel()
+
+
+POLICIES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]] = {
+    "refresh": _policy_refresh,
+    "topk": _policy_topk,
+    "uniform": _policy_uniform,
+}
+
+
+def apply_policy(
+    policy: str, scores: np.ndarray, geometry: Geometry, budget: int, *, first_full: bool = True
+) -> np.ndarray:
+    """Run ``policy`` on slot scores ``[64, Hp, Wp]`` and return sorted flat indices (exactly ``budget``)."""
+    if policy not in POLICIES:
+        raise ValueError(f"Invalid policy ({policy!r}). Supported values are {', '.join(POLICIES)}.")
+    t = scores.shape[0]
+    c = geometry.cells
+    valid = geometry.valid_mask().ravel()
+    eligible = np.broadcast_to(valid, (t, c)).copy()
+    mandatory = np.zeros((t, c), dtype=bool)
+    if first_full:
+        mandatory[0] = True  # padding included, as the reference's full first frame
+        eligible[0] = False
+    available = int(eligible.sum() + mandatory.sum())
+    if budget < 1 or budget > available:
+        raise ValueError(f"Invalid budget ({budget}). It must be between 1 and {available} for this geometry.")
+    if first_full and budget < c:
+        raise ValueError(f"Invalid budget ({budget}). With first_full=True it must be at least one frame ({c} cells).")
+    flat = np.ascontiguousarray(scores.reshape(t, c), dtype=np.float32)
+    idx = POLICIES[policy](flat, eligible, mandatory, budget)
+    if idx.size != budget:
+        raise RuntimeError(f"policy {policy!r} returned {idx.size} cells instead of {budget}")
+    return np.sort(idx.astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _pooled_energy(
+    path: str,
+    geometry: Geometry,
+    rotation: int,
+    *,
+    estimated: bool,
+    compensation: str,
+    fast_decode: bool,
+    start: float | None,
+    end: float | None,
+    progress: bool,
+    deadline: float | None,
+) -> tuple[np.ndarray, np.ndarray, int, int, dict]:
+    """Decode every frame, score it, pool it onto the canvas grid. Returns (E [N, Hp, Wp], times [N], frames with
+    codec MVs, damaged frames, timings). Decoding runs on this thread, scoring on a worker (numba releases the GIL)."""
+    rows, cols = geometry.row_edges(), geometry.col_edges()
+    pooled: list[np.ndarray] = []
+    times: list[float] = []
+    timings = {"decode": 0.0, "signals": 0.0}
+    state: dict = {}
+    work: queue.Queue = queue.Queue(maxsize=32)
+
+    def sink(index: int, energy: np.ndarray) -> None:
+        if rotation:
+            energy = upright(energy, rotation)
+        pooled.append(pool_cells(np.ascontiguousarray(energy, dtype=np.float32), scorer_box[0].cell_px, rows, cols))
+
+    scorer_box: list[FrameScorer] = []
+
+    def worker() -> None:
+        try:
+            while True:
+                item = work.get()
+                if item is None:
+                    break
+                t0 = time.perf_counter()
+                if not scorer_box:
+                    h, w = item.luma.shape
+                    scorer_box.append(FrameScorer(h, w, estimated=estimated, compensation=compensation, sink=sink))
+                scorer_box[0].push(item)
+                timings["signals"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if scorer_box:
+                scorer_box[0].flush()
+            timings["signals"] += time.perf_counter() - t0
+        except BaseException as exc:  # surfaced on the main thread
+            state["error"] = exc
+            while True:  # drain so the producer never blocks on a full queue
+                if work.get() is None:
+                    break
+
+    thread = threading.Thread(target=worker, name="codec-select-score", daemon=True)
+    thread.start()
+    damaged = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=os.path.basename(path), unit="frame", leave=False)
+    t_start = time.perf_counter()
+    try:
+        for frame in iter_frames(path, export_mvs=not estimated, fast=fast_decode, start=start, end=end):
+            if "error" in state:
+                break
+            damaged += frame.corrupt
+            times.append(frame.time)
+            work.put(frame)
+            if bar is not None:
+                bar.update(1)
+            if deadline is not None and time.perf_counter() > deadline:
+                from .errors import SelectionTimeoutError
+
+                raise SelectionTimeoutError(
+                    f"{path}: the per-video time budget ran out after {len(times)} frames. Raise the timeout or "
+                    "select over a shorter time window."
+                )
+    finally:
+        work.put(None)
+        thread.join()
+        if bar is not None:
+            bar.close()
+    timings["decode"] = time.perf_counter() - t_start - 0.0
+    if "error" in state:
+        raise state["error"]
+    if not pooled:
+        raise DecodeError(f"{path}: no frame decoded inside the requested window; check start/end.")
+    frames_mv = scorer_box[0].frames_with_mvs if scorer_box else 0
+    return np.stack(pooled), np.asarray(times, dtype=np.float64), frames_mv, damaged, timings
+
+
+def slot_scores(energy: np.ndarray, frame_ids: np.ndarray, *, accumulate: bool) -> np.ndarray:
+    """Per-slot energy [64, Hp, Wp]: slot k sums frames in (ids[k−1], ids[k]] (or frame ids[k] alone)."""
+    if not accumulate:
+        return energy[frame_ids].astype(np.float32)
+    csum = np.concatenate([np.zeros((1,) + energy.shape[1:], np.float64), np.cumsum(energy, axis=0, dtype=np.float64)])
+    upper = csum[frame_ids + 1]
+    lower = np.concatenate([np.zeros((1,) + energy.shape[1:]), csum[frame_ids[:-1] + 1]])
+    out = (upper - lower).astype(np.float32)
+    out[0] = energy[frame_ids[0]]
+    return np.maximum(out, 0.0)
+
+
+def select_patches(
+    video: str | os.PathLike,
+    *,
+    budget: int | None = None,
+    geometry: str = "ap224",
+    policy: str = DEFAULT_POLICY,
+    first_full: bool = True,
+    accumulate: bool = True,
+    motion_compensation: str = "median",
+    signals: str = "auto",
+    start: float | None = None,
+    end: float | None = None,
+    fast_decode: bool = True,
+    max_cells: int = 256,
+    timeout: float | None = None,
+    progress: bool = False,
+) -> Selection:
+    """Choose ``budget`` patch cells of ``video`` on the 64-slot grid from its codec signals.
+
+    Args:
+        video: path of the video file.
+        budget: K, the number of cells to keep (default: 4096 on ``ap224``/``native``-sized grids of 256 cells,
+            10368 on ``llava576``).
+        geometry: ``"ap224"`` (224 crop, 16×16 cells of 14 px), ``"llava576"`` (576 letterbox, 36×36 of 16 px) or
+            ``"native"`` (aspect kept, ≤ ``max_cells`` cells of 14 px).
+        policy: ``"refresh"`` (default, drift-aware), ``"topk"`` (the reference's global top-K) or ``"uniform"``.
+        first_full: keep every cell of slot 0 (inside K).
+        accumulate: slot k gathers the energy of every decoded frame since slot k−1 (False = frame ids[k] alone).
+        motion_compensation: camera-motion removal, ``"median"``, ``"similarity"`` or ``"none"``.
+        signals: ``"auto"`` (codec vectors where the codec exports them, else estimated motion), ``"codec-mv"`` or
+            ``"estimated-motion"``.
+        start, end: optional time window in seconds.
+        fast_decode: skip the deblocking filter while decoding (identical vectors, ~20 % faster).
+        timeout: per-video time budget in seconds (raises :class:`~codec_select.errors.SelectionTimeoutError`).
+        progress: show a progress bar over decoded frames.
+    """
+    t_total = time.perf_counter()
+    path = os.fspath(video)
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"Invalid geometry ({geometry!r}). Supported values are {', '.join(GEOMETRIES)}.")
+    if policy not in POLICIES:
+        raise ValueError(f"Invalid policy ({policy!r}). Supported values are {', '.join(POLICIES)}.")
+    if motion_compensation not in COMPENSATIONS:
+        raise ValueError(
+            f"Invalid motion_compensation ({motion_compensation!r}). Supported values are {', '.join(COMPENSATIONS)}."
+        )
+    if signals not in SIGNALS:
+        raise ValueError(f"Invalid signals ({signals!r}). Supported values are {', '.join(SIGNALS)}.")
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"Invalid time window: end ({end}) must be after start ({start}).")
+    info = probe(path)
+    up_h, up_w = info.upright_hw
+    if up_h < 1 or up_w < 1:
+        raise UnsupportedVideoError(f"{path}: the video has no pixels ({info.width}x{info.height}); re-encode it.")
+    geo = make_geometry(geometry, up_h, up_w, max_cells=max_cells)
+    k = default_budget(geo) if budget is None else int(budget)
+    if signals == "codec-mv" and not info.has_codec_mvs:
+        raise UnsupportedVideoError(
+            f"{path}: codec {info.codec} exports no motion vectors; use signals='auto' or 'estimated-motion'."
+        )
+    estimated = signals == "estimated-motion" or (signals == "auto" and not info.has_codec_mvs)
+    deadline = None if timeout is None else t_total + float(timeout)
+    energy, times, frames_mv, damaged, timings = _pooled_energy(
+        path, geo, info.rotation, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
+        start=start, end=end, progress=progress, deadline=deadline,
+    )
+    n = energy.shape[0]
+    if not estimated and frames_mv == 0 and n > 1:
+        # An MV codec that exported nothing (all-intra stream, MPEG-4 B-only...): fall back to estimated motion.
+        estimated = True
+        energy, times, _, damaged, timings = _pooled_energy(
+            path, geo, info.rotation, estimated=True, compensation=motion_compensation, fast_decode=fast_decode,
+            start=start, end=end, progress=progress, deadline=deadline,
+        )
+        n = energy.shape[0]
+    t0 = time.perf_counter()
+    frame_ids = frame_grid(n)
+    scores = slot_scores(energy, frame_ids, accumulate=accumulate)
+    scores *= geo.valid_mask()[None]
+    timings["scoring"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    indices = apply_policy(policy, scores, geo, k, first_full=first_full)
+    timings["topk"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_total
+    stamps = times[frame_ids]
+    return Selection(
+        visible_indices=indices, frame_ids=frame_ids, timestamps=stamps, scores=scores.astype(np.float32),
+        geometry=geo, signals="estimated-motion" if estimated else "codec-mv", codec=info.codec, policy=policy,
+        video=path, num_frames=n, mode="full", damaged_frames=int(damaged),
+        timings={key: round(float(v), 6) for key, v in timings.items()},
+        options={
+            "budget": k, "geometry": geometry, "policy": policy, "first_full": first_full, "accumulate": accumulate,
+            "motion_compensation": motion_compensation, "signals": signals, "start": start, "end": end,
+            "fast_decode": fast_decode,
+        },
+    )

@@ -1,0 +1,167 @@
+"""Per-frame saliency from codec signals: motion vectors + motion-compensated residual → one energy map per frame.
+
+Frames arrive in display order. A frame's L1 (future) vectors point at frames that come out of the decoder later,
+so a frame is scored once ``LOOKAHEAD`` newer frames have arrived (or at the end). Luma planes live in a small ring
+buffer shared by the residual kernel: ``LOOKBACK`` past and ``LOOKAHEAD`` future frames are reference candidates
+(``source`` only gives the list direction, not which frame; x264 uses up to 3–4 references).
+
+Energy of a frame = ½·clip(|velocity| / max(p95, MV_FLOOR)) + ½·clip(residual / max(p95, RESIDUAL_FLOOR)) on the
+4×4 block grid (16×16 for estimated motion), with camera motion removed from the velocity first. Frames without
+vectors (I-frames, intra-only P-frames) are scored by their change against the previous frame; the first frame is
+all new (energy 1). The floors make a quiet frame quiet: per-frame normalisation alone would blow compression noise
+up to full scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels import (
+    block_match,
+    compensate_median,
+    compensate_similarity,
+    downscale2,
+    flow_magnitude,
+    frame_change,
+    mc_residual,
+    normalise_p95,
+    rasterise_mvs,
+)
+from .video import DecodedFrame
+
+__all__ = ["FrameScorer", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS"]
+
+MV_FLOOR = 1.0
+"""px/frame: camera-compensated speed below this never reaches full scale."""
+RESIDUAL_FLOOR = 6.0
+"""Mean absolute luma error (0–255) below this never reaches full scale."""
+LOOKBACK = 4
+LOOKAHEAD = 4
+COMPENSATIONS = ("median", "similarity", "none")
+
+
+def _compensate(flow: np.ndarray, how: str) -> np.ndarray:
+    if how == "median":
+        return compensate_median(flow)
+    if how == "similarity":
+        return compensate_similarity(flow)
+    return flow
+
+
+@dataclass
+class _Pending:
+    frame: DecodedFrame
+    slot: int
+
+
+class FrameScorer:
+    """Streams decoded frames in, hands ``(index, energy[gh, gw])`` out, in display order.
+
+    ``estimated=True`` ignores codec vectors and block-matches consecutive frames on 2× downscaled luma
+    (16-pixel blocks); otherwise codec vectors on 4-pixel blocks are used.
+    """
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        *,
+        estimated: bool,
+        compensation: str = "median",
+        sink: Callable[[int, np.ndarray], None],
+        residual_step: int = 2,
+    ) -> None:
+        if compensation not in COMPENSATIONS:
+            raise ValueError(
+                f"Invalid motion_compensation ({compensation!r}). Supported values are {', '.join(COMPENSATIONS)}."
+            )
+        self.estimated = estimated
+        self.compensation = compensation
+        self.sink = sink
+        self.step = residual_step
+        self.block = 16 if estimated else 4
+        self.grid_h, self.grid_w = height // self.block, width // self.block
+        self.height, self.width = height, width
+        cap = LOOKBACK + LOOKAHEAD + 1
+        self.capacity = cap
+        self.ring = np.zeros((cap, height, width), dtype=np.uint8)
+        self.small = np.zeros((cap, height // 2, width // 2), dtype=np.uint8) if estimated else None
+        self.pending: list[_Pending] = []
+        self.count = 0  # frames pushed
+        self.frames_with_mvs = 0
+
+    @property
+    def cell_px(self) -> float:
+        """Source pixels per energy cell (4 for codec vectors, 16 for estimated motion)."""
+        return float(self.block)
+
+    def push(self, frame: DecodedFrame) -> None:
+        if frame.luma.shape != (self.height, self.width):
+            # Resolution changes mid-stream: resample to the first frame's size so the grid stays one grid.
+            from PIL import Image
+
+            luma = np.asarray(Image.fromarray(frame.luma).resize((self.width, self.height)))
+            frame = DecodedFrame(frame.index, frame.time, frame.pict_type, frame.key_frame, luma, None,
+                                 frame.packet_size, frame.corrupt)
+        slot = self.count % self.capacity
+        self.ring[slot] = frame.luma
+        if self.small is not None:
+            self.small[slot] = downscale2(self.ring[slot])
+        self.pending.append(_Pending(frame, slot))
+        self.count += 1
+        # Score every pending frame whose future references have all arrived.
+        while self.pending and self.pending[0].frame.index + LOOKAHEAD < self.count:
+            self._score(self.pending.pop(0))
+
+    def flush(self) -> None:
+        while self.pending:
+            self._score(self.pending.pop(0))
+
+    def _candidates(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        slots, dirs, dists = [], [], []
+        for d in range(1, LOOKBACK + 1):
+            if index - d >= 0 and index - d >= self.count - self.capacity:
+                slots.append((index - d) % self.capacity)
+                dirs.append(-1)
+                dists.append(d)
+        for d in range(1, LOOKAHEAD + 1):
+            if index + d < self.count:
+                slots.append((index + d) % self.capacity)
+                dirs.append(1)
+                dists.append(d)
+        return (np.array(slots, dtype=np.int64), np.array(dirs, dtype=np.int8), np.array(dists, dtype=np.int32))
+
+    def _score(self, item: _Pending) -> None:
+        frame, slot = item.frame, item.slot
+        index = frame.index
+        if index == 0:
+            energy = np.ones((self.grid_h, self.grid_w), dtype=np.float32)  # everything is new
+        elif self.estimated:
+            prev = (index - 1) % self.capacity
+            error, vector = block_match(self.small[slot], self.small[prev], block=self.block // 2, radius=4)
+            velocity = -vector * 2.0  # downscaled px → source px; vector points at the reference
+            energy = self._fuse(velocity, error)
+        elif frame.mvs is None or frame.pict_type == "I":
+            prev = (index - 1) % self.capacity
+            change = frame_change(self.ring[slot], self.ring[prev], block=self.block, step=self.step)
+            energy = normalise_p95(change, RESIDUAL_FLOOR)
+        else:
+            mv = frame.mvs
+            flow = rasterise_mvs(
+                mv["source"], mv["w"], mv["h"], mv["dst_x"], mv["dst_y"], mv["motion_x"], mv["motion_y"],
+                mv["motion_scale"], self.grid_h, self.grid_w, self.block,
+            )
+            slots, dirs, dists = self._candidates(index)
+            residual, velocity = mc_residual(
+                self.ring[slot], self.ring, slots, dirs, dists, flow, block=self.block, step=self.step
+            )
+            self.frames_with_mvs += 1
+            energy = self._fuse(velocity, residual)
+        self.sink(index, energy)
+
+    def _fuse(self, velocity: np.ndarray, residual: np.ndarray) -> np.ndarray:
+        speed = flow_magnitude(_compensate(velocity, self.compensation))
+        return 0.5 * normalise_p95(speed, MV_FLOOR) + 0.5 * normalise_p95(residual, RESIDUAL_FLOOR)
