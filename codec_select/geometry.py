@@ -96,14 +96,15 @@ class Geometry:
         col_ok = (cols >= x0) & (cols + self.patch <= x1)
         return row_ok[:, None] & col_ok[None, :]
 
-    def row_edges(self) -> np.ndarray:
-        """float64 [Hp+1]: source-pixel row of each cell boundary (may fall outside the source for padding)."""
-        canvas = np.arange(self.grid_h + 1, dtype=np.float64) * self.patch
+    def row_edges(self, sub: int = 1) -> np.ndarray:
+        """float64 [sub·Hp+1]: source-pixel row of each cell boundary (may fall outside the source for padding);
+        ``sub`` > 1 splits every cell into ``sub`` equal rows."""
+        canvas = np.arange(self.grid_h * sub + 1, dtype=np.float64) * (self.patch / sub)
         return (canvas - self.off_y) * (self.source_h / self.scaled_h)
 
-    def col_edges(self) -> np.ndarray:
-        """float64 [Wp+1]: source-pixel column of each cell boundary."""
-        canvas = np.arange(self.grid_w + 1, dtype=np.float64) * self.patch
+    def col_edges(self, sub: int = 1) -> np.ndarray:
+        """float64 [sub·Wp+1]: source-pixel column of each cell boundary (``sub`` as in :meth:`row_edges`)."""
+        canvas = np.arange(self.grid_w * sub + 1, dtype=np.float64) * (self.patch / sub)
         return (canvas - self.off_x) * (self.source_w / self.scaled_w)
 
     def to_canvas(self, image: np.ndarray) -> np.ndarray:

@@ -19,8 +19,9 @@ import numpy as np
 from .errors import CodecSelectError, DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
 from .kernels import pool_cells, refresh_select, topk_cells
+from .kernels.drift import refresh_drift_select
 from .selection import NUM_SLOTS, Selection
-from .signals import COMPENSATIONS, FrameScorer
+from .signals import COMPENSATIONS, THUMB_BLOCK, FrameScorer
 from .video import iter_frames, probe, upright
 
 __all__ = ["select_patches", "default_budget", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
@@ -43,21 +44,30 @@ def frame_grid(num_frames: int, slots: int = NUM_SLOTS) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Policies: (scores [T, C] float32, eligible [T, C] bool, mandatory [T, C] bool, k) -> sorted flat int64 [k]
+# Policies: (scores [T, C] float32, eligible [T, C], mandatory [T, C], k, thumbs [T, C, S] float32 | None)
+#           -> flat int64 indices, exactly k. Scores are in cell-area units (1.0 = a fully busy cell for one frame).
+
+DRIFT_WEIGHT = 64.0
+"""Squared luma levels one fully busy cell-frame of codec energy is worth in the refresh rule (8 levels RMS):
+codec-salient motion inside a cell still triggers a refresh when the cell's mean appearance barely changes."""
 
 
-def _policy_topk(scores: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, k: int) -> np.ndarray:
+def _policy_topk(scores, eligible, mandatory, k, thumbs=None):
     """The reference's rule: one global top-K of per-slot energy (ties by (t, h, w))."""
     return topk_cells(scores.ravel(), eligible.ravel(), mandatory.ravel(), k)
 
 
-def _policy_refresh(scores: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, k: int) -> np.ndarray:
-    """Drift-aware: a cell is re-sent when the energy it gathered since it was last kept reaches τ (bisected)."""
-    keep = refresh_select(scores, eligible, mandatory, k)
+def _policy_refresh(scores, eligible, mandatory, k, thumbs=None):
+    """Drift-aware: a cell is re-sent once what was last sent of it no longer matches (thumbnail drift) plus the
+    codec energy it gathered since reaches τ, bisected for exactly K. Without thumbnails: energy alone."""
+    if thumbs is None:
+        keep = refresh_select(scores, eligible, mandatory, k)
+    else:
+        keep = refresh_drift_select(thumbs, scores, eligible, mandatory, k, weight=DRIFT_WEIGHT)
     return np.flatnonzero(keep.ravel()).astype(np.int64)
 
 
-def _policy_uniform(scores: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, k: int) -> np.ndarray:
+def _policy_uniform(scores, eligible, mandatory, k, thumbs=None):
     """Uniform frame sampling at the same K: n = K / cells full frames at slots round(linspace(0, 63, n))."""
     t, c = scores.shape
     if k % c:
@@ -69,7 +79,7 @@ def _policy_uniform(scores: np.ndarray, eligible: np.ndarray, mandatory: np.ndar
     return (slots[:, None] * c + np.arange(c)[None, :]).ravel()
 
 
-POLICIES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]] = {
+POLICIES: dict[str, Callable] = {
     "refresh": _policy_refresh,
     "topk": _policy_topk,
     "uniform": _policy_uniform,
@@ -77,9 +87,12 @@ POLICIES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarr
 
 
 def apply_policy(
-    policy: str, scores: np.ndarray, geometry: Geometry, budget: int, *, first_full: bool = True
+    policy: str, scores: np.ndarray, geometry: Geometry, budget: int, *, first_full: bool = True,
+    thumbnails: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run ``policy`` on slot scores ``[64, Hp, Wp]`` and return sorted flat indices (exactly ``budget``)."""
+    """Run ``policy`` on slot scores ``[64, Hp, Wp]`` and return sorted flat indices (exactly ``budget``).
+
+    ``thumbnails`` (uint8 [64, 2·Hp, 2·Wp], :attr:`Selection.thumbnails`) feed the drift-aware refresh."""
     if policy not in POLICIES:
         raise ValueError(f"Invalid policy ({policy!r}). Supported values are {', '.join(POLICIES)}.")
     t = scores.shape[0]
@@ -95,11 +108,26 @@ def apply_policy(
         raise ValueError(f"Invalid budget ({budget}). It must be between 1 and {available} for this geometry.")
     if first_full and budget < c:
         raise ValueError(f"Invalid budget ({budget}). With first_full=True it must be at least one frame ({c} cells).")
-    flat = np.ascontiguousarray(scores.reshape(t, c), dtype=np.float32)
-    idx = POLICIES[policy](flat, eligible, mandatory, budget)
+    area = _cell_area(geometry)
+    flat = np.ascontiguousarray(scores.reshape(t, c) / area, dtype=np.float32)
+    thumbs = None if thumbnails is None else _cell_thumbs(thumbnails, geometry)
+    idx = POLICIES[policy](flat, eligible, mandatory, budget, thumbs)
     if idx.size != budget:
         raise RuntimeError(f"policy {policy!r} returned {idx.size} cells instead of {budget}")
     return np.sort(idx.astype(np.int64))
+
+
+def _cell_area(geometry: Geometry) -> float:
+    """Source pixels per cell: pooled energy divided by this is 1.0 for a cell fully busy during one frame."""
+    return float(np.diff(geometry.row_edges())[0] * np.diff(geometry.col_edges())[0])
+
+
+def _cell_thumbs(thumbnails: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """uint8 [T, 2Hp, 2Wp] → float32 [T, Hp·Wp, 4]: the four sub-cell means of every cell."""
+    t = thumbnails.shape[0]
+    hp, wp = geometry.grid_h, geometry.grid_w
+    x = thumbnails.reshape(t, hp, 2, wp, 2).transpose(0, 1, 3, 2, 4).reshape(t, hp * wp, 4)
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -117,20 +145,29 @@ def _pooled_energy(
     end: float | None,
     progress: bool,
     deadline: float | None,
-) -> tuple[np.ndarray, np.ndarray, int, int, dict]:
-    """Decode every frame, score it, pool it onto the canvas grid. Returns (E [N, Hp, Wp], times [N], frames with
-    codec MVs, damaged frames, timings). Decoding runs on this thread, scoring on a worker (numba releases the GIL)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, dict]:
+    """Decode every frame, score it, pool it onto the canvas grid. Returns (E [N, Hp, Wp], thumbnails
+    [N, 2Hp, 2Wp] uint8, times [N], frames with codec MVs, damaged frames, timings). Decoding runs on this thread,
+    scoring on a worker (numba releases the GIL)."""
     rows, cols = geometry.row_edges(), geometry.col_edges()
+    sub_rows, sub_cols = geometry.row_edges(2), geometry.col_edges(2)
     pooled: list[np.ndarray] = []
+    thumbs: list[np.ndarray] = []
+    sub_area: list[np.ndarray] = []
     times: list[float] = []
     timings = {"decode": 0.0, "signals": 0.0}
     state: dict = {}
     work: queue.Queue = queue.Queue(maxsize=32)
 
-    def sink(index: int, energy: np.ndarray) -> None:
+    def sink(index: int, energy: np.ndarray, means: np.ndarray) -> None:
         if rotation:
-            energy = upright(energy, rotation)
+            energy, means = upright(energy, rotation), upright(means, rotation)
         pooled.append(pool_cells(np.ascontiguousarray(energy, dtype=np.float32), scorer_box[0].cell_px, rows, cols))
+        if not sub_area:  # source area under each sub-cell: the mean luma is the pooled sum over it
+            ones = np.ones(means.shape, np.float32)
+            sub_area.append(np.maximum(pool_cells(ones, float(THUMB_BLOCK), sub_rows, sub_cols), 1e-6))
+        summed = pool_cells(np.ascontiguousarray(means), float(THUMB_BLOCK), sub_rows, sub_cols)
+        thumbs.append(np.clip(np.rint(summed / sub_area[0]), 0, 255).astype(np.uint8))
 
     scorer_box: list[FrameScorer] = []
 
@@ -192,7 +229,7 @@ def _pooled_energy(
     if not pooled:
         raise DecodeError(f"{path}: no frame decoded inside the requested window; check start/end.")
     frames_mv = scorer_box[0].frames_with_mvs if scorer_box else 0
-    return np.stack(pooled), np.asarray(times, dtype=np.float64), frames_mv, damaged, timings
+    return np.stack(pooled), np.stack(thumbs), np.asarray(times, dtype=np.float64), frames_mv, damaged, timings
 
 
 def slot_scores(energy: np.ndarray, frame_ids: np.ndarray, *, accumulate: bool) -> np.ndarray:
@@ -269,7 +306,7 @@ def select_patches(
         )
     estimated = signals == "estimated-motion" or (signals == "auto" and not info.has_codec_mvs)
     deadline = None if timeout is None else t_total + float(timeout)
-    energy, times, frames_mv, damaged, timings = _pooled_energy(
+    energy, thumbs, times, frames_mv, damaged, timings = _pooled_energy(
         path, geo, info.rotation, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
         start=start, end=end, progress=progress, deadline=deadline,
     )
@@ -277,7 +314,7 @@ def select_patches(
     if not estimated and frames_mv == 0 and n > 1:
         # An MV codec that exported nothing (all-intra stream, MPEG-4 B-only...): fall back to estimated motion.
         estimated = True
-        energy, times, _, damaged, timings = _pooled_energy(
+        energy, thumbs, times, _, damaged, timings = _pooled_energy(
             path, geo, info.rotation, estimated=True, compensation=motion_compensation, fast_decode=fast_decode,
             start=start, end=end, progress=progress, deadline=deadline,
         )
@@ -288,13 +325,15 @@ def select_patches(
     scores *= geo.valid_mask()[None]
     timings["scoring"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    indices = apply_policy(policy, scores, geo, k, first_full=first_full)
+    slot_thumbs = thumbs[frame_ids]
+    indices = apply_policy(policy, scores, geo, k, first_full=first_full, thumbnails=slot_thumbs)
     timings["topk"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_total
     stamps = times[frame_ids]
     return Selection(
         visible_indices=indices, frame_ids=frame_ids, timestamps=stamps, scores=scores.astype(np.float32),
         geometry=geo, signals="estimated-motion" if estimated else "codec-mv", codec=info.codec, policy=policy,
+        thumbnails=slot_thumbs,
         video=path, num_frames=n, mode="full", damaged_frames=int(damaged),
         timings={key: round(float(v), 6) for key, v in timings.items()},
         options={

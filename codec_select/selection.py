@@ -48,6 +48,9 @@ class Selection:
     """Seconds per stage: ``decode``, ``signals``, ``scoring``, ``topk``, ``total``."""
     options: dict = field(default_factory=dict)
     """The options that produced this selection (budget, accumulate, motion_compensation, ...)."""
+    thumbnails: np.ndarray | None = None
+    """uint8 [64, 2·Hp, 2·Wp]: mean luma of each half-cell of every slot frame on the canvas grid (what the
+    drift-aware refresh compares; lets the policy be re-run at another K without decoding again)."""
 
     def __post_init__(self) -> None:
         idx = self.visible_indices
@@ -142,6 +145,7 @@ class Selection:
         np.savez(
             tmp, visible_indices=self.visible_indices, positions_thw=self.positions_thw, frame_ids=self.frame_ids,
             timestamps=self.timestamps, scores=self.scores, meta=np.array(json.dumps(self.to_dict())),
+            **({} if self.thumbnails is None else {"thumbnails": self.thumbnails}),
         )
         tmp.replace(path)
         return path
@@ -157,5 +161,5 @@ class Selection:
                 timestamps=z["timestamps"], scores=z["scores"], geometry=g, signals=meta["signals"],
                 codec=meta["codec"], policy=meta["policy"], video=meta["video"], num_frames=meta["num_frames"],
                 mode=meta["mode"], damaged_frames=meta["damaged_frames"], timings=meta["timings"],
-                options=meta["options"],
+                options=meta["options"], thumbnails=z["thumbnails"] if "thumbnails" in z.files else None,
             )

@@ -30,16 +30,27 @@ from .kernels import (
     normalise_p95,
     rasterise_mvs,
 )
+from .kernels.drift import block_means
 from .video import DecodedFrame
 
-__all__ = ["FrameScorer", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS"]
+__all__ = ["FrameScorer", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS", "THUMB_BLOCK"]
 
 MV_FLOOR = 1.0
 """px/frame: camera-compensated speed below this never reaches full scale."""
 RESIDUAL_FLOOR = 6.0
 """Mean absolute luma error (0–255) below this never reaches full scale."""
-LOOKBACK = 4
+MV_DEADZONE = 0.5
+"""px/frame subtracted from the compensated speed: sub-pel jitter of the vectors and of the camera fit."""
+RESIDUAL_DEADZONE = 3.0
+"""Luma levels subtracted from residual and change: re-quantisation noise (an I-frame refreshing a static shot
+differs from the frame before by ~1–3 levels at usual CRFs; a cut or a moving edge by tens)."""
+LOOKBACK = 8
 LOOKAHEAD = 4
+THUMB_BLOCK = 8
+"""Block size of the luma means the drift-aware policy pools into per-cell thumbnails."""
+MAX_CANDIDATES = 4
+"""Reference frames tried per list direction, anchors (I/P) first: a P-frame after two B-frames refers 3, 6, 9
+frames back, a B-frame mostly to the nearest anchors; non-reference B-frames come last."""
 COMPENSATIONS = ("median", "similarity", "none")
 
 
@@ -51,6 +62,11 @@ def _compensate(flow: np.ndarray, how: str) -> np.ndarray:
     return flow
 
 
+def _deadzone(x: np.ndarray, zero: float) -> np.ndarray:
+    """max(x − zero, 0): levels below ``zero`` are noise, not change."""
+    return np.maximum(x - np.float32(zero), np.float32(0.0))
+
+
 @dataclass
 class _Pending:
     frame: DecodedFrame
@@ -58,7 +74,7 @@ class _Pending:
 
 
 class FrameScorer:
-    """Streams decoded frames in, hands ``(index, energy[gh, gw])`` out, in display order.
+    """Streams decoded frames in, hands ``(index, energy[gh, gw], luma_means[H//8, W//8])`` out, in display order.
 
     ``estimated=True`` ignores codec vectors and block-matches consecutive frames on 2× downscaled luma
     (16-pixel blocks); otherwise codec vectors on 4-pixel blocks are used.
@@ -71,8 +87,8 @@ class FrameScorer:
         *,
         estimated: bool,
         compensation: str = "median",
-        sink: Callable[[int, np.ndarray], None],
-        residual_step: int = 2,
+        sink: Callable[[int, np.ndarray, np.ndarray], None],
+        residual_step: int = 4,
     ) -> None:
         if compensation not in COMPENSATIONS:
             raise ValueError(
@@ -82,13 +98,16 @@ class FrameScorer:
         self.compensation = compensation
         self.sink = sink
         self.step = residual_step
-        self.block = 16 if estimated else 4
+        # FFmpeg exports H.264 vectors per partition of at least 8×8 (sub-8×8 partitions come out as 8×8), so an
+        # 8-pixel grid loses nothing and costs a quarter of a 4-pixel one.
+        self.block = 16 if estimated else 8
         self.grid_h, self.grid_w = height // self.block, width // self.block
         self.height, self.width = height, width
         cap = LOOKBACK + LOOKAHEAD + 1
         self.capacity = cap
         self.ring = np.zeros((cap, height, width), dtype=np.uint8)
         self.small = np.zeros((cap, height // 2, width // 2), dtype=np.uint8) if estimated else None
+        self.kinds = ["?"] * cap  # picture type per ring slot
         self.pending: list[_Pending] = []
         self.count = 0  # frames pushed
         self.frames_with_mvs = 0
@@ -108,6 +127,7 @@ class FrameScorer:
                                  frame.packet_size, frame.corrupt)
         slot = self.count % self.capacity
         self.ring[slot] = frame.luma
+        self.kinds[slot] = frame.pict_type
         if self.small is not None:
             self.small[slot] = downscale2(self.ring[slot])
         self.pending.append(_Pending(frame, slot))
@@ -121,16 +141,19 @@ class FrameScorer:
             self._score(self.pending.pop(0))
 
     def _candidates(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Reference candidates per direction: anchors (I/P) nearest first, then B-frames, MAX_CANDIDATES each."""
         slots, dirs, dists = [], [], []
-        for d in range(1, LOOKBACK + 1):
-            if index - d >= 0 and index - d >= self.count - self.capacity:
-                slots.append((index - d) % self.capacity)
-                dirs.append(-1)
-                dists.append(d)
-        for d in range(1, LOOKAHEAD + 1):
-            if index + d < self.count:
-                slots.append((index + d) % self.capacity)
-                dirs.append(1)
+        oldest = max(0, self.count - self.capacity)
+        for direction, reach in ((-1, LOOKBACK), (1, LOOKAHEAD)):
+            anchors, others = [], []
+            for d in range(1, reach + 1):
+                j = index + direction * d
+                if j < oldest or j >= self.count:
+                    continue
+                (others if self.kinds[j % self.capacity] == "B" else anchors).append(d)
+            for d in (anchors + others)[:MAX_CANDIDATES]:
+                slots.append((index + direction * d) % self.capacity)
+                dirs.append(direction)
                 dists.append(d)
         return (np.array(slots, dtype=np.int64), np.array(dirs, dtype=np.int8), np.array(dists, dtype=np.int32))
 
@@ -147,7 +170,7 @@ class FrameScorer:
         elif frame.mvs is None or frame.pict_type == "I":
             prev = (index - 1) % self.capacity
             change = frame_change(self.ring[slot], self.ring[prev], block=self.block, step=self.step)
-            energy = normalise_p95(change, RESIDUAL_FLOOR)
+            energy = normalise_p95(_deadzone(change, RESIDUAL_DEADZONE), RESIDUAL_FLOOR)
         else:
             mv = frame.mvs
             flow = rasterise_mvs(
@@ -160,8 +183,10 @@ class FrameScorer:
             )
             self.frames_with_mvs += 1
             energy = self._fuse(velocity, residual)
-        self.sink(index, energy)
+        self.sink(index, energy, block_means(self.ring[slot], THUMB_BLOCK, 2))
 
     def _fuse(self, velocity: np.ndarray, residual: np.ndarray) -> np.ndarray:
         speed = flow_magnitude(_compensate(velocity, self.compensation))
-        return 0.5 * normalise_p95(speed, MV_FLOOR) + 0.5 * normalise_p95(residual, RESIDUAL_FLOOR)
+        return 0.5 * normalise_p95(_deadzone(speed, MV_DEADZONE), MV_FLOOR) + 0.5 * normalise_p95(
+            _deadzone(residual, RESIDUAL_DEADZONE), RESIDUAL_FLOOR
+        )

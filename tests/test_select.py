@@ -11,7 +11,7 @@ import codec_select
 from codec_select import select_patches
 from codec_select.select import POLICIES, apply_policy, frame_grid, slot_scores
 
-from .conftest import SHARED_VIDEOS
+from conftest import SHARED_VIDEOS
 
 
 def covered_cells(sel, scene) -> np.ndarray:
@@ -64,27 +64,34 @@ def test_same_bytes_every_run(square_clip):
     assert a.scores.tobytes() == b.scores.tobytes()
 
 
+def _cell_area(sel) -> float:
+    g = sel.geometry
+    return float(np.diff(g.row_edges())[0] * np.diff(g.col_edges())[0])
+
+
 def test_pan_alone_does_not_win(pan_clip):
-    """A camera pan over a static scene is compensated: the budget is not concentrated anywhere by the pan."""
+    """A camera pan over a static scene is compensated: it leaves a small fraction of the uncompensated energy,
+    spread evenly, instead of winning the budget."""
     path, _ = pan_clip
-    sel = select_patches(path, budget=2048, policy="topk")
-    per_slot = sel.patches_per_slot[1:]
-    # Nothing moves in the scene: the scores must be flat-ish, far from the square's concentrated map.
-    scores = sel.scores[1:]
-    top = np.sort(scores.ravel())[::-1]
-    assert top[: len(top) // 10].sum() < 0.5 * top.sum(), "a few cells took most of the energy on a pure pan"
-    comp = select_patches(path, budget=2048, policy="topk", motion_compensation="none")
-    assert comp.scores[1:].sum() > 1.5 * scores.sum(), "compensation removed nothing"
-    assert per_slot.sum() == 2048 - 256
+    for how in ("median", "similarity"):
+        comp = select_patches(path, budget=2048, policy="topk", motion_compensation=how)
+        raw = select_patches(path, budget=2048, policy="topk", motion_compensation="none")
+        assert comp.scores[1:].sum() < 0.1 * raw.scores[1:].sum(), f"{how} compensation removed too little"
+        cols = comp.scores[1:].sum(axis=(0, 1))
+        assert cols.max() < 2 * cols.mean(), "compensated pan energy piles up in some columns"
+        assert comp.patches_per_slot.sum() == 2048
 
 
-def test_static_scene_is_quiet(static_clip):
+def test_static_scene_is_quiet(static_clip, square_clip):
     path, _ = static_clip
     sel = select_patches(path, budget=1024)
-    assert float(sel.scores[1:].max()) < 1.0
+    # A cell fully busy for one frame scores its source area; compression noise and I-frame refreshes stay far below.
+    assert float(sel.scores[1:].max()) < 0.05 * _cell_area(sel)
+    moving = select_patches(square_clip[0], budget=1024)
+    assert float(moving.scores[1:].max()) > 0.5 * _cell_area(moving)
 
 
-@pytest.mark.parametrize("encoder", ["libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "mpeg4"])
+@pytest.mark.parametrize("encoder", ["libx265", "libvpx-vp9", "libsvtav1", "mpeg4"])
 def test_other_codecs(encoded_clips, encoder):
     if encoder not in encoded_clips:
         pytest.skip(f"PyAV has no {encoder} encoder here")

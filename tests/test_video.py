@@ -9,7 +9,7 @@ import pytest
 
 from codec_select.video import iter_frames, probe, read_frames
 
-from .conftest import SHARED_VIDEOS
+from conftest import SHARED_VIDEOS
 
 
 def _mv_digest(path, **kw) -> str:
