@@ -28,11 +28,11 @@ def _block_means_kernel(luma, block, step, out):
     inv = 1.0 / count
     for by in range(gh):
         for bx in range(gw):
-            s = 0
+            s = 0.0  # float, not the uint8 of the pixels: plain Python (NUMBA_DISABLE_JIT) would wrap around
             for r in range(start, block, step):
                 row = by * block + r
                 for c in range(start, block, step):
-                    s += luma[row, bx * block + c]
+                    s += float(luma[row, bx * block + c])
             out[by, bx] = s * inv
     return out
 
