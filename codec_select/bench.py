@@ -68,7 +68,7 @@ def _selector_indices(name, sel, change_slots, k, rng_seed=0):
 
     geo = sel.geometry
     if name == "codec":
-        return apply_policy(sel.policy, sel.scores, geo, k)
+        return apply_policy(sel.policy, sel.scores, geo, k, thumbnails=sel.thumbnails)
     if name == "codec-topk":
         return apply_policy("topk", sel.scores, geo, k)
     if name == "uniform":

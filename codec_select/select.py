@@ -50,6 +50,9 @@ def frame_grid(num_frames: int, slots: int = NUM_SLOTS) -> np.ndarray:
 DRIFT_WEIGHT = 64.0
 """Squared luma levels one fully busy cell-frame of codec energy is worth in the refresh rule (8 levels RMS):
 codec-salient motion inside a cell still triggers a refresh when the cell's mean appearance barely changes."""
+AGE_WEIGHT = 0.01
+"""Squared luma levels per slot a cell gains just by waiting: negligible against real drift (hundreds), it makes
+a static shot spend K evenly over time instead of piling leftover budget on a few slots."""
 
 
 def _policy_topk(scores, eligible, mandatory, k, thumbs=None):
@@ -63,7 +66,7 @@ def _policy_refresh(scores, eligible, mandatory, k, thumbs=None):
     if thumbs is None:
         keep = refresh_select(scores, eligible, mandatory, k)
     else:
-        keep = refresh_drift_select(thumbs, scores, eligible, mandatory, k, weight=DRIFT_WEIGHT)
+        keep = refresh_drift_select(thumbs, scores, eligible, mandatory, k, weight=DRIFT_WEIGHT, age_weight=AGE_WEIGHT)
     return np.flatnonzero(keep.ravel()).astype(np.int64)
 
 
@@ -92,7 +95,7 @@ def apply_policy(
 ) -> np.ndarray:
     """Run ``policy`` on slot scores ``[64, Hp, Wp]`` and return sorted flat indices (exactly ``budget``).
 
-    ``thumbnails`` (uint8 [64, 2·Hp, 2·Wp], :attr:`Selection.thumbnails`) feed the drift-aware refresh."""
+    ``thumbnails`` (float16 [64, 2·Hp, 2·Wp], :attr:`Selection.thumbnails`) feed the drift-aware refresh."""
     if policy not in POLICIES:
         raise ValueError(f"Invalid policy ({policy!r}). Supported values are {', '.join(POLICIES)}.")
     t = scores.shape[0]
@@ -123,7 +126,7 @@ def _cell_area(geometry: Geometry) -> float:
 
 
 def _cell_thumbs(thumbnails: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """uint8 [T, 2Hp, 2Wp] → float32 [T, Hp·Wp, 4]: the four sub-cell means of every cell."""
+    """[T, 2Hp, 2Wp] → float32 [T, Hp·Wp, 4]: the four sub-cell means of every cell."""
     t = thumbnails.shape[0]
     hp, wp = geometry.grid_h, geometry.grid_w
     x = thumbnails.reshape(t, hp, 2, wp, 2).transpose(0, 1, 3, 2, 4).reshape(t, hp * wp, 4)
@@ -147,7 +150,7 @@ def _pooled_energy(
     deadline: float | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, dict]:
     """Decode every frame, score it, pool it onto the canvas grid. Returns (E [N, Hp, Wp], thumbnails
-    [N, 2Hp, 2Wp] uint8, times [N], frames with codec MVs, damaged frames, timings). Decoding runs on this thread,
+    [N, 2Hp, 2Wp] float16, times [N], frames with codec MVs, damaged frames, timings). Decoding runs on this thread,
     scoring on a worker (numba releases the GIL)."""
     rows, cols = geometry.row_edges(), geometry.col_edges()
     sub_rows, sub_cols = geometry.row_edges(2), geometry.col_edges(2)
@@ -167,7 +170,9 @@ def _pooled_energy(
             ones = np.ones(means.shape, np.float32)
             sub_area.append(np.maximum(pool_cells(ones, float(THUMB_BLOCK), sub_rows, sub_cols), 1e-6))
         summed = pool_cells(np.ascontiguousarray(means), float(THUMB_BLOCK), sub_rows, sub_cols)
-        thumbs.append(np.clip(np.rint(summed / sub_area[0]), 0, 255).astype(np.uint8))
+        # float16, not uint8: a static shot's I-frame refresh moves block means by a fraction of a level, and
+        # rounding would hide it from the drift rule (2 bytes per half-cell per frame).
+        thumbs.append((summed / sub_area[0]).astype(np.float16))
 
     scorer_box: list[FrameScorer] = []
 

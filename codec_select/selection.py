@@ -49,7 +49,7 @@ class Selection:
     options: dict = field(default_factory=dict)
     """The options that produced this selection (budget, accumulate, motion_compensation, ...)."""
     thumbnails: np.ndarray | None = None
-    """uint8 [64, 2·Hp, 2·Wp]: mean luma of each half-cell of every slot frame on the canvas grid (what the
+    """float16 [64, 2·Hp, 2·Wp]: mean luma of each half-cell of every slot frame on the canvas grid (what the
     drift-aware refresh compares; lets the policy be re-run at another K without decoding again)."""
 
     def __post_init__(self) -> None:

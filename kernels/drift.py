@@ -3,7 +3,8 @@
 The hold rule (a cell shows its most recent kept version) fails where a cell's content drifted since it was last
 kept — a camera pan, a slow zoom, lighting — even when the codec calls those blocks "well predicted". Each slot
 frame is summarised by small per-cell thumbnails (the mean luma of ``S`` sub-cells); the refresh rule keeps a cell
-when ``mean_s (thumb_t − thumb_last_kept)² + weight · (codec energy since last kept)`` reaches τ, the way a codec's
+when ``mean_s (thumb_t − thumb_last_kept)² + weight · (codec energy since last kept) + age_weight · (slots
+since last kept)`` reaches τ, the way a codec's
 rate control re-codes a block once its error grows, and τ is bisected so exactly K cells are kept.
 """
 
@@ -48,11 +49,12 @@ def block_means(luma: np.ndarray, block: int = 8, step: int = 2) -> np.ndarray:
 
 
 @njit(**JIT)
-def _drift_run(thumbs, energy, eligible, mandatory, weight, tau, keep, stale, last, acc):
+def _drift_run(thumbs, energy, eligible, mandatory, weight, age_weight, tau, keep, stale, last, acc, age):
     """One pass of the rule at threshold ``tau``; fills keep/stale, returns the count kept."""
     t_n, c_n, s_n = thumbs.shape
     for c in range(c_n):
         acc[c] = 0.0
+        age[c] = 0.0
         for s in range(s_n):
             last[c, s] = 128.0  # never seen: compare with mid-grey, as the hold reconstruction shows it
     count = 0
@@ -60,43 +62,47 @@ def _drift_run(thumbs, energy, eligible, mandatory, weight, tau, keep, stale, la
     for t in range(t_n):
         for c in range(c_n):
             acc[c] += energy[t, c]
+            age[c] += 1.0
             d = 0.0
             for s in range(s_n):
                 e = thumbs[t, c, s] - last[c, s]
                 d += e * e
-            score = d * inv + weight * acc[c]
+            score = d * inv + weight * acc[c] + age_weight * age[c]
             stale[t, c] = score
             take = mandatory[t, c] or (eligible[t, c] and score >= tau)
             keep[t, c] = take
             if take:
                 count += 1
                 acc[c] = 0.0
+                age[c] = 0.0
                 for s in range(s_n):
                     last[c, s] = thumbs[t, c, s]
     return count
 
 
 @njit(**JIT)
-def _drift_select_kernel(thumbs, energy, eligible, mandatory, k, weight, iters, keep, stale):
+def _drift_select_kernel(thumbs, energy, eligible, mandatory, k, weight, age_weight, iters, keep, stale):
     t_n, c_n, s_n = thumbs.shape
     last = np.empty((c_n, s_n), dtype=np.float64)
     acc = np.empty(c_n, dtype=np.float64)
+    age = np.empty(c_n, dtype=np.float64)
+    args = (thumbs, energy, eligible, mandatory, weight, age_weight)
     # Bracket tau by factors of 16 (thresholds span many decades), then bisect geometrically.
     hi = 1.0
-    while _drift_run(thumbs, energy, eligible, mandatory, weight, hi, keep, stale, last, acc) > k and hi < 1e30:
+    while _drift_run(*args, hi, keep, stale, last, acc, age) > k and hi < 1e30:
         hi *= 16.0
     lo = hi
-    while _drift_run(thumbs, energy, eligible, mandatory, weight, lo, keep, stale, last, acc) <= k and lo > 1e-12:
+    while _drift_run(*args, lo, keep, stale, last, acc, age) <= k and lo > 1e-12:
         lo /= 16.0
     for _ in range(iters):
         mid = np.sqrt(lo * hi)
         if mid <= lo or mid >= hi:
             break
-        if _drift_run(thumbs, energy, eligible, mandatory, weight, mid, keep, stale, last, acc) > k:
+        if _drift_run(*args, mid, keep, stale, last, acc, age) > k:
             lo = mid
         else:
             hi = mid
-    count = _drift_run(thumbs, energy, eligible, mandatory, weight, hi, keep, stale, last, acc)
+    count = _drift_run(*args, hi, keep, stale, last, acc, age)
     n = t_n * c_n
     flat_keep = keep.reshape(n)
     flat_stale = stale.reshape(n)
@@ -139,27 +145,29 @@ def _check(thumbs, energy, eligible, mandatory):
 
 
 def refresh_drift_mask(
-    thumbs: np.ndarray, energy: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, tau: float, weight: float
+    thumbs: np.ndarray, energy: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, tau: float, weight: float,
+    age_weight: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One pass of the rule at ``tau``: ``(keep bool [T, C], staleness float64 [T, C])``."""
     _check(thumbs, energy, eligible, mandatory)
     t, c, s = thumbs.shape
     keep = np.zeros((t, c), dtype=np.bool_)
     stale = np.zeros((t, c), dtype=np.float64)
-    _drift_run(thumbs, energy, eligible, mandatory, float(weight), float(tau), keep, stale,
-               np.empty((c, s), np.float64), np.empty(c, np.float64))
+    _drift_run(thumbs, energy, eligible, mandatory, float(weight), float(age_weight), float(tau), keep, stale,
+               np.empty((c, s), np.float64), np.empty(c, np.float64), np.empty(c, np.float64))
     return keep, stale
 
 
 def refresh_drift_select(
     thumbs: np.ndarray, energy: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, k: int, *,
-    weight: float = 64.0, iters: int = 80,
+    weight: float = 64.0, age_weight: float = 0.0, iters: int = 80,
 ) -> np.ndarray:
     """bool [T, C] with exactly ``k`` kept (when ``k`` ≤ eligible + mandatory cells).
 
     thumbs float32 [T, C, S] (per-cell sub-cell mean luma of each slot frame), energy float32 [T, C] (codec
     energy per slot, in cell-area units), eligible/mandatory bool [T, C]; ``weight`` converts one fully busy
-    cell-frame of codec energy into squared luma levels.
+    cell-frame of codec energy into squared luma levels; ``age_weight`` (squared levels per slot) lets a cell that
+    neither drifts nor moves still be refreshed now and then, so a static shot spends K evenly over time.
     """
     _check(thumbs, energy, eligible, mandatory)
     k = int(k)
@@ -168,4 +176,6 @@ def refresh_drift_select(
     t, c, _ = thumbs.shape
     keep = np.zeros((t, c), dtype=np.bool_)
     stale = np.zeros((t, c), dtype=np.float64)
-    return _drift_select_kernel(thumbs, energy, eligible, mandatory, k, float(weight), int(iters), keep, stale)
+    return _drift_select_kernel(
+        thumbs, energy, eligible, mandatory, k, float(weight), float(age_weight), int(iters), keep, stale
+    )

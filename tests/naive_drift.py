@@ -15,26 +15,29 @@ def naive_block_means(luma, block, step):
     return out
 
 
-def naive_refresh_drift_mask(thumbs, energy, eligible, mandatory, tau, weight):
+def naive_refresh_drift_mask(thumbs, energy, eligible, mandatory, tau, weight, age_weight=0.0):
     t_n, c_n, _ = thumbs.shape
     last = np.full(thumbs.shape[1:], 128.0)
     acc = np.zeros(c_n)
+    age = np.zeros(c_n)
     keep = np.zeros((t_n, c_n), bool)
     stale = np.zeros((t_n, c_n))
     for t in range(t_n):
         acc += energy[t]
-        score = ((thumbs[t].astype(np.float64) - last) ** 2).mean(axis=1) + weight * acc
+        age += 1.0
+        score = ((thumbs[t].astype(np.float64) - last) ** 2).mean(axis=1) + weight * acc + age_weight * age
         stale[t] = score
         take = mandatory[t] | (eligible[t] & (score >= tau))
         keep[t] = take
         acc[take] = 0.0
+        age[take] = 0.0
         last[take] = thumbs[t][take]
     return keep, stale
 
 
-def naive_refresh_drift_select(thumbs, energy, eligible, mandatory, k, weight=64.0, iters=80):
+def naive_refresh_drift_select(thumbs, energy, eligible, mandatory, k, weight=64.0, age_weight=0.0, iters=80):
     def count(tau):
-        return int(naive_refresh_drift_mask(thumbs, energy, eligible, mandatory, tau, weight)[0].sum())
+        return int(naive_refresh_drift_mask(thumbs, energy, eligible, mandatory, tau, weight, age_weight)[0].sum())
 
     hi = 1.0
     while count(hi) > k and hi < 1e30:
@@ -50,7 +53,7 @@ def naive_refresh_drift_select(thumbs, energy, eligible, mandatory, k, weight=64
             lo = mid
         else:
             hi = mid
-    keep, stale = naive_refresh_drift_mask(thumbs, energy, eligible, mandatory, hi, weight)
+    keep, stale = naive_refresh_drift_mask(thumbs, energy, eligible, mandatory, hi, weight, age_weight)
     keep, stale = keep.ravel().copy(), stale.ravel()
     n_kept = int(keep.sum())
     if n_kept < k:

@@ -40,21 +40,35 @@ def _case(seed, t=12, c=9, s=4, drift=True):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("tau", [0.0, 10.0, 150.0, 1e9])
-def test_drift_mask_matches_numpy(seed, tau):
+@pytest.mark.parametrize("age_weight", [0.0, 0.5])
+def test_drift_mask_matches_numpy(seed, tau, age_weight):
     args = _case(seed)
-    keep, stale = refresh_drift_mask(*args, tau, 64.0)
-    keep_n, stale_n = naive_refresh_drift_mask(*args, tau, 64.0)
+    keep, stale = refresh_drift_mask(*args, tau, 64.0, age_weight)
+    keep_n, stale_n = naive_refresh_drift_mask(*args, tau, 64.0, age_weight)
     np.testing.assert_array_equal(keep, keep_n)
     np.testing.assert_allclose(stale, stale_n, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("k", [9, 20, 40, 108])
-def test_drift_select_exact_k_and_matches_numpy(seed, k):
+@pytest.mark.parametrize("age_weight", [0.0, 0.5])
+def test_drift_select_exact_k_and_matches_numpy(seed, k, age_weight):
     args = _case(seed)
-    keep = refresh_drift_select(*args, k, weight=64.0)
+    keep = refresh_drift_select(*args, k, weight=64.0, age_weight=age_weight)
     assert keep.sum() == k and keep[0].all()
-    np.testing.assert_array_equal(keep, naive_refresh_drift_select(*args, k, weight=64.0))
+    np.testing.assert_array_equal(keep, naive_refresh_drift_select(*args, k, weight=64.0, age_weight=age_weight))
+
+
+def test_age_spreads_refreshes_of_a_static_shot_over_time():
+    t, c = 33, 16
+    thumbs = np.full((t, c, 4), 90.0, np.float32)
+    energy = np.zeros((t, c), np.float32)
+    eligible = np.ones((t, c), bool)
+    eligible[0] = False
+    mandatory = ~eligible
+    keep = refresh_drift_select(thumbs, energy, eligible, mandatory, c * 5, age_weight=1.0)
+    per_cell = keep[1:].sum(axis=0)
+    assert per_cell.min() >= 3 and per_cell.max() <= 5, "every cell is refreshed about equally often"
 
 
 def test_static_cells_never_refresh_and_drifting_ones_do():
