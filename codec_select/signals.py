@@ -21,16 +21,15 @@ import numpy as np
 
 from .kernels import (
     block_match,
-    compensate_median,
     compensate_similarity,
     downscale2,
-    flow_magnitude,
     frame_change,
     mc_residual,
     normalise_p95,
     rasterise_mvs,
 )
 from .kernels.drift import block_means
+from .kernels.fuse import fuse_energy
 from .video import DecodedFrame
 
 __all__ = ["FrameScorer", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS", "THUMB_BLOCK"]
@@ -52,14 +51,6 @@ MAX_CANDIDATES = 4
 """Reference frames tried per list direction, anchors (I/P) first: a P-frame after two B-frames refers 3, 6, 9
 frames back, a B-frame mostly to the nearest anchors; non-reference B-frames come last."""
 COMPENSATIONS = ("median", "similarity", "none")
-
-
-def _compensate(flow: np.ndarray, how: str) -> np.ndarray:
-    if how == "median":
-        return compensate_median(flow)
-    if how == "similarity":
-        return compensate_similarity(flow)
-    return flow
 
 
 def _deadzone(x: np.ndarray, zero: float) -> np.ndarray:
@@ -186,7 +177,9 @@ class FrameScorer:
         self.sink(index, energy, block_means(self.ring[slot], THUMB_BLOCK, 2))
 
     def _fuse(self, velocity: np.ndarray, residual: np.ndarray) -> np.ndarray:
-        speed = flow_magnitude(_compensate(velocity, self.compensation))
-        return 0.5 * normalise_p95(_deadzone(speed, MV_DEADZONE), MV_FLOOR) + 0.5 * normalise_p95(
-            _deadzone(residual, RESIDUAL_DEADZONE), RESIDUAL_FLOOR
+        if self.compensation == "similarity":
+            velocity = compensate_similarity(velocity)
+        return fuse_energy(
+            velocity, residual, median=self.compensation == "median", mv_deadzone=MV_DEADZONE, mv_floor=MV_FLOOR,
+            res_deadzone=RESIDUAL_DEADZONE, res_floor=RESIDUAL_FLOOR,
         )
