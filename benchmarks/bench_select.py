@@ -62,6 +62,42 @@ def kernel_speed(repeats: int) -> dict:
     return out
 
 
+def mv_threading_check(path: str, runs: int = 4) -> dict:
+    """Decode with MV export under each FFmpeg thread mode; count frames whose vectors differ from a
+    no-thread reference (named fields only) and time each mode."""
+    import hashlib
+
+    import av
+
+    def digests(thread_type):
+        out = []
+        t0 = time.perf_counter()
+        with av.open(path) as c:
+            s = c.streams.video[0]
+            s.thread_type = thread_type
+            s.codec_context.options = {"flags2": "+export_mvs"}
+            for frame in c.decode(s):
+                sd = frame.side_data.get("MOTION_VECTORS")
+                h = hashlib.sha1()
+                if sd is not None:
+                    a = sd.to_ndarray()
+                    for name in ("source", "w", "h", "src_x", "src_y", "dst_x", "dst_y", "motion_x", "motion_y"):
+                        h.update(np.ascontiguousarray(a[name]).tobytes())
+                out.append(h.hexdigest())
+        return out, time.perf_counter() - t0
+
+    ref, _ = digests("NONE")
+    report = {}
+    for mode in ("NONE", "SLICE", "FRAME", "AUTO"):
+        diffs, times = [], []
+        for _ in range(runs):
+            d, dt = digests(mode)
+            diffs.append(sum(a != b for a, b in zip(ref, d)) + abs(len(ref) - len(d)))
+            times.append(dt)
+        report[mode] = {"frames_with_changed_mvs_per_run": diffs, "median_s": float(np.median(times))}
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="*", type=Path)
@@ -109,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{video.name:28s} {n:6d} {stats['decode'] * 1e3:7.0f}ms {stats['decode_mv'] * 1e3:7.0f}ms "
             f"{stats['select'] * 1e3:7.0f}ms {stats['ratio_select_over_decode_mv']:10.2f} {stats['ratio_select_over_decode']:8.2f}"
         )
+    print("\nMV export under FFmpeg threading (frames whose vectors differ from thread_type=NONE, per run):")
+    results["mv_threading"] = {}
+    for video in videos:
+        rep = mv_threading_check(str(video))
+        results["mv_threading"][video.name] = rep
+        print(f"  {video.name}: " + ", ".join(
+            f"{m} {r['frames_with_changed_mvs_per_run']} ({r['median_s'] * 1e3:.0f} ms)" for m, r in rep.items()))
     if not args.no_kernels:
         results["kernels"] = kernel_speed(args.repeats)
         print(f"\n{'kernel (360x640 frame)':24s} {'numba':>9s} {'numpy':>10s} {'speedup':>8s}")
