@@ -109,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     if not videos:
         parser.error("no videos given and ../shared/videos is empty")
 
+    from codec_select.kernels import warmup
+
     from codec_select import select_patches
     from codec_select._bench import bench, decode_plain, decode_with_mvs, system_metadata
-    from codec_select.kernels import warmup
 
     t0 = time.perf_counter()
     warmup()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -63,7 +62,6 @@ def _make_synthetic(folder: Path) -> list[tuple[str, Path]]:
 
 
 def _selector_indices(name, sel, change_slots, k, rng_seed=0):
-    from .kernels import topk_cells
     from .select import apply_policy
 
     geo = sel.geometry

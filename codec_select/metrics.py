@@ -18,7 +18,6 @@ import numpy as np
 
 from .geometry import Geometry
 from .kernels import frame_change, pool_cells
-from .selection import NUM_SLOTS
 from .video import iter_frames, read_frames, upright
 
 __all__ = [

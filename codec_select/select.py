@@ -12,14 +12,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from .errors import CodecSelectError, DecodeError, UnsupportedVideoError
+from .errors import DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
-from .kernels import pool_cells, refresh_select, topk_cells
-from .kernels.drift import refresh_drift_select
+from .kernels import pool_cells, refresh_drift_select, refresh_select, topk_cells
 from .selection import NUM_SLOTS, Selection
 from .signals import COMPENSATIONS, THUMB_BLOCK, FrameScorer
 from .video import iter_frames, probe, upright

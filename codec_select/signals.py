@@ -21,15 +21,15 @@ import numpy as np
 
 from .kernels import (
     block_match,
+    block_means,
     compensate_similarity,
     downscale2,
     frame_change,
+    fuse_energy,
     mc_residual,
     normalise_p95,
     rasterise_mvs,
 )
-from .kernels.drift import block_means
-from .kernels.fuse import fuse_energy
 from .video import DecodedFrame
 
 __all__ = ["FrameScorer", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS", "THUMB_BLOCK"]

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from ._jit import JIT, check_array
+from .policy import _order_pair
 
 __all__ = ["rasterise_mvs", "compensate_median", "compensate_similarity", "flow_magnitude"]
 
@@ -26,15 +27,16 @@ def _rasterise_mvs_kernel(source, w, h, dst_x, dst_y, motion_x, motion_y, motion
     grid_h = out.shape[1]
     grid_w = out.shape[2]
     for i in range(source.shape[0]):
-        src = int(source[i])
-        scale = int(motion_scale[i])
+        # np.int64, not int(): numba's int() keeps unsigned fields unsigned, and int64 − uint64 is float64.
+        src = np.int64(source[i])
+        scale = np.int64(motion_scale[i])
         if src == 0 or scale == 0:
             continue
         lst = 0 if src < 0 else 1
-        bw = int(w[i])
-        bh = int(h[i])
-        x0 = int(dst_x[i]) - bw // 2  # FFmpeg: dst is the partition centre
-        y0 = int(dst_y[i]) - bh // 2
+        bw = np.int64(w[i])
+        bh = np.int64(h[i])
+        x0 = np.int64(dst_x[i]) - bw // 2  # FFmpeg: dst is the partition centre
+        y0 = np.int64(dst_y[i]) - bh // 2
         # cells whose top-left pixel g·block lies in [x0, x0 + bw): g from ceil(x0/block) to ceil((x0+bw)/block)
         gx0 = max(-((-x0) // block), 0)
         gx1 = min(-((-(x0 + bw)) // block), grid_w)
@@ -75,8 +77,13 @@ def rasterise_mvs(
     NaN where the list has no vector. Later vectors overwrite earlier ones.
     """
     fields = (
-        ("source", source, np.int32), ("w", w, np.uint8), ("h", h, np.uint8), ("dst_x", dst_x, np.int16),
-        ("dst_y", dst_y, np.int16), ("motion_x", motion_x, np.int32), ("motion_y", motion_y, np.int32),
+        ("source", source, np.int32),
+        ("w", w, np.uint8),
+        ("h", h, np.uint8),
+        ("dst_x", dst_x, np.int16),
+        ("dst_y", dst_y, np.int16),
+        ("motion_x", motion_x, np.int32),
+        ("motion_y", motion_y, np.int32),
         ("motion_scale", motion_scale, np.uint16),
     )
     n = source.shape[0] if isinstance(source, np.ndarray) and source.ndim == 1 else None
@@ -96,27 +103,36 @@ def rasterise_mvs(
 
 
 @njit(**JIT)
+def _median(values):
+    """Median of a non-empty float64 array (numpy's: the mean of the two middle values when the count is even)."""
+    n = values.shape[0]
+    a, b = _order_pair(values, (n - 1) // 2)
+    if n % 2 == 1:
+        return a
+    return 0.5 * (a + b)
+
+
+@njit(**JIT)
 def _compensate_median_kernel(flow, out):
-    gh = flow.shape[0]
-    gw = flow.shape[1]
-    vals = np.empty(gh * gw, dtype=np.float64)
-    for comp in range(2):
-        m = 0
-        for i in range(gh):
-            for j in range(gw):
-                v = flow[i, j, comp]
-                if not np.isnan(v):
-                    vals[m] = v
-                    m += 1
-        if m == 0:
-            for i in range(gh):
-                for j in range(gw):
-                    out[i, j, comp] = flow[i, j, comp]
-            continue
-        med = np.median(vals[:m])
-        for i in range(gh):
-            for j in range(gw):
-                out[i, j, comp] = float(flow[i, j, comp]) - med  # NaN stays NaN
+    f = flow.reshape(flow.size)  # (x, y) interleaved
+    o = out.reshape(out.size)
+    n = f.shape[0] // 2
+    xs = np.empty(n + 1, dtype=np.float64)  # one spare slot for the branch-free writes
+    ys = np.empty(n + 1, dtype=np.float64)
+    mx = 0
+    my = 0
+    for i in range(n):
+        x = f[2 * i]
+        y = f[2 * i + 1]
+        xs[mx] = x
+        mx += not np.isnan(x)
+        ys[my] = y
+        my += not np.isnan(y)
+    med_x = _median(xs[:mx]) if mx > 0 else 0.0
+    med_y = _median(ys[:my]) if my > 0 else 0.0
+    for i in range(n):
+        o[2 * i] = float(f[2 * i]) - med_x  # NaN stays NaN
+        o[2 * i + 1] = float(f[2 * i + 1]) - med_y
     return out
 
 
@@ -221,7 +237,7 @@ def _compensate_similarity_kernel(flow, iters, keep, max_points, min_points, out
                 ex = pdx[q] - (tx + a * px[q] - b * py[q])
                 ey = pdy[q] - (ty + b * px[q] + a * py[q])
                 r[q] = ex * ex + ey * ey
-            thr = np.partition(r, m - 1)[m - 1]  # the m-th smallest squared residual
+            thr = _order_pair(r, m - 1)[0]  # the m-th smallest squared residual
             below = 0
             for q in range(n):
                 if r[q] < thr:

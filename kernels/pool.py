@@ -52,35 +52,48 @@ def _pool_into(energy, cell, row_edges, col_edges, out, rowbuf):
 
 
 @njit(**JIT)
+def _edges_ok(edges):
+    """Finite and non-decreasing (checked here: the numpy version of this test costs more than the pooling)."""
+    for k in range(edges.shape[0]):
+        if not np.isfinite(edges[k]):
+            return False
+        if k > 0 and edges[k] < edges[k - 1]:
+            return False
+    return True
+
+
+@njit(**JIT)
 def _pool_cells_kernel(energy, cell, row_edges, col_edges, out):
+    if not (_edges_ok(row_edges) and _edges_ok(col_edges)):
+        return out, False
     rowbuf = np.zeros(energy.shape[1], dtype=np.float64)
     _pool_into(energy, cell, row_edges, col_edges, out, rowbuf)
-    return out
+    return out, True
 
 
 @njit(**PJIT)
 def _pool_cells_batch_kernel(energy, cell, row_edges, col_edges, out):
+    if not (_edges_ok(row_edges) and _edges_ok(col_edges)):
+        return out, False
     for t in prange(energy.shape[0]):
         rowbuf = np.zeros(energy.shape[2], dtype=np.float64)  # one per frame: iterations share nothing
         _pool_into(energy[t], cell, row_edges, col_edges, out[t], rowbuf)
-    return out
-
-
-def _check_edges(name: str, edges) -> None:
-    check_array(name, edges, np.float64, ndim=1)
-    if edges.shape[0] < 2:
-        raise ValueError(f"{name} needs at least 2 boundaries, got {edges.shape[0]}.")
-    if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) < 0):
-        raise ValueError(f"{name} must be finite and non-decreasing.")
+    return out, True
 
 
 def _check_pool_args(cell_px, row_edges, col_edges) -> float:
     cell_px = float(cell_px)
     if not (cell_px > 0.0 and np.isfinite(cell_px)):
         raise ValueError(f"cell_px must be a positive number of source pixels, got {cell_px}.")
-    _check_edges("row_edges", row_edges)
-    _check_edges("col_edges", col_edges)
+    for name, edges in (("row_edges", row_edges), ("col_edges", col_edges)):
+        check_array(name, edges, np.float64, ndim=1)
+        if edges.shape[0] < 2:
+            raise ValueError(f"{name} needs at least 2 boundaries, got {edges.shape[0]}.")
     return cell_px
+
+
+def _raise_bad_edges() -> None:
+    raise ValueError("row_edges and col_edges must be finite and non-decreasing.")
 
 
 def pool_cells(energy: np.ndarray, cell_px: float, row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
@@ -95,7 +108,10 @@ def pool_cells(energy: np.ndarray, cell_px: float, row_edges: np.ndarray, col_ed
     check_array("energy", energy, np.float32, ndim=2)
     cell_px = _check_pool_args(cell_px, row_edges, col_edges)
     out = np.empty((row_edges.shape[0] - 1, col_edges.shape[0] - 1), dtype=np.float32)
-    return _pool_cells_kernel(energy, cell_px, row_edges, col_edges, out)
+    out, ok = _pool_cells_kernel(energy, cell_px, row_edges, col_edges, out)
+    if not ok:
+        _raise_bad_edges()
+    return out
 
 
 def pool_cells_batch(energy: np.ndarray, cell_px: float, row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
@@ -103,4 +119,7 @@ def pool_cells_batch(energy: np.ndarray, cell_px: float, row_edges: np.ndarray, 
     check_array("energy", energy, np.float32, ndim=3)
     cell_px = _check_pool_args(cell_px, row_edges, col_edges)
     out = np.empty((energy.shape[0], row_edges.shape[0] - 1, col_edges.shape[0] - 1), dtype=np.float32)
-    return _pool_cells_batch_kernel(energy, cell_px, row_edges, col_edges, out)
+    out, ok = _pool_cells_batch_kernel(energy, cell_px, row_edges, col_edges, out)
+    if not ok:
+        _raise_bad_edges()
+    return out

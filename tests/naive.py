@@ -193,13 +193,13 @@ def naive_block_match(cur, ref, block=8, radius=4):
     for by in range(gh):
         for bx in range(gw):
             y0, x0 = by * block, bx * block
-            patch = c64[y0:y0 + block, x0:x0 + block]
+            patch = c64[y0 : y0 + block, x0 : x0 + block]
             best = None
             for dy in range(-radius, radius + 1):
                 for dx in range(-radius, radius + 1):
                     if not (0 <= y0 + dy <= height - block and 0 <= x0 + dx <= width - block):
                         continue
-                    e = np.abs(patch - r64[y0 + dy:y0 + dy + block, x0 + dx:x0 + dx + block]).mean()
+                    e = np.abs(patch - r64[y0 + dy : y0 + dy + block, x0 + dx : x0 + dx + block]).mean()
                     key = (e, abs(dx) + abs(dy), dy, dx)
                     if best is None or key < best:
                         best = key
@@ -238,6 +238,8 @@ def naive_pool_cells_batch(energy, cell_px, row_edges, col_edges):
 
 
 def naive_normalise_p95(x, floor):
+    if x.size == 0:
+        return x.astype(np.float32)
     return np.clip(x.astype(np.float64) / max(float(np.percentile(x, 95)), floor), 0.0, 1.0).astype(np.float32)
 
 

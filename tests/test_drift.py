@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from codec_select.kernels.drift import block_means, refresh_drift_mask, refresh_drift_select
 from naive_drift import naive_block_means, naive_refresh_drift_mask, naive_refresh_drift_select
 

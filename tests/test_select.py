@@ -6,12 +6,11 @@ import re
 
 import numpy as np
 import pytest
+from conftest import SHARED_VIDEOS
 
 import codec_select
 from codec_select import select_patches
 from codec_select.select import POLICIES, apply_policy, frame_grid, slot_scores
-
-from conftest import SHARED_VIDEOS
 
 
 def covered_cells(sel, scene) -> np.ndarray:

@@ -6,10 +6,9 @@ import hashlib
 
 import numpy as np
 import pytest
+from conftest import SHARED_VIDEOS
 
 from codec_select.video import iter_frames, probe, read_frames
-
-from conftest import SHARED_VIDEOS
 
 
 def _mv_digest(path, **kw) -> str:

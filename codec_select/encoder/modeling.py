@@ -1,0 +1,555 @@
+"""OneVision-Encoder (ViT-L/14 with a 3D RoPE over a 64-frame grid) in plain PyTorch, loadable without remote code.
+
+Top to bottom: config → modules (embeddings, rotary, attention, MLP, layer, encoder, pooling head) → model →
+:func:`checkpoint_filter_fn` → :func:`load_encoder`. Submodules carry the published checkpoint's names, so its
+``model.safetensors`` loads with ``strict=True`` and no renaming.
+
+Behaviour kept exactly as trained (do not "fix"):
+
+- RoPE: per head, ``half = head_dim/2`` angle slots split 4:6:6 between t, h, w with ``inv = θ^(−k/n)`` per axis
+  (n = 8, 12, 12 for head_dim 64); angles ``F = [f, f]`` (half-split layout) but rotated in *interleaved* pairs
+  ``(x[2i], x[2i+1]) → (−x[2i+1], x[2i])``, so each pair turns by two different angles. t lives on a 64-slot grid
+  (``rope_temporal_size``) for video input, on a 1-slot grid for images.
+- Tokens are t-major, then h, then w; no class token, no absolute position embedding; ``layernorm_pre`` before the
+  blocks, ``layernorm_post`` + an attention-pooling head (RMSNorm inside) after them.
+- ``visible_indices`` with fewer entries than the clip's patches gathers those tokens (*sparse mode*); with as many
+  entries as patches nothing is gathered and they only give positions (*mosaic mode*: K pre-gathered patches laid
+  out as K/(Hp·Wp) pseudo-frames).
+- ``hidden_states``: the input of every block (after pre-norm and gather) plus the last block's output before
+  ``layernorm_post`` (num_hidden_layers + 1 tensors).
+
+Departures that change no trained behaviour: RoPE angles and the rotation are computed in float32 whatever the
+model dtype; the frequencies are computed on the fly, not stored in (non-persistent) buffers, so ``.to(bfloat16)``
+cannot round them and meta-device loading cannot leave them uninitialised; attention runs on packed sequences with
+SDPA by default (see :mod:`.attention`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.utils import ModelOutput
+
+from .._packing import PackedSeqs, gather_rope, rope_positions_thw
+from ._hub import DEFAULT_MODEL_ID, WeightsNotFoundError, resolve_checkpoint_dir, weight_files
+from .attention import ATTENTION_BACKENDS, resolve_attn_implementation
+
+__all__ = [
+    "OneVisionEncoderConfig",
+    "OneVisionEncoderModel",
+    "OneVisionEncoderPackedOutput",
+    "checkpoint_filter_fn",
+    "load_encoder",
+    "count_parameters",
+    "register_auto_classes",
+]
+
+logger = logging.getLogger("codec_select.encoder")
+
+
+class OneVisionEncoderConfig(PretrainedConfig):
+    """Hyper-parameters of OneVision-Encoder; accepts the published ``config.json`` (defaults = the large model)."""
+
+    model_type = "onevision_encoder"
+
+    def __init__(
+        self,
+        hidden_size: int = 1024,
+        intermediate_size: int = 4096,
+        num_hidden_layers: int = 24,
+        num_attention_heads: int = 16,
+        num_channels: int = 3,
+        image_size: int = 448,
+        patch_size: int = 14,
+        hidden_act: str = "gelu",
+        layer_norm_eps: float = 1e-6,
+        layer_norm_type: str = "layer_norm",
+        attention_dropout: float = 0.0,
+        initializer_range: float = 0.02,
+        rope_theta: float = 10000.0,
+        rope_temporal_size: int | None = 64,
+        use_head: bool = True,
+        **kwargs,
+    ):
+        self.hidden_size = hidden_size
+        self.intermediate_size = intermediate_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.num_channels = num_channels
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.hidden_act = hidden_act
+        self.layer_norm_eps = layer_norm_eps
+        self.layer_norm_type = layer_norm_type
+        self.attention_dropout = attention_dropout
+        self.initializer_range = initializer_range
+        self.rope_theta = rope_theta
+        self.rope_temporal_size = rope_temporal_size
+        self.use_head = use_head
+        super().__init__(**kwargs)
+
+
+def _check_config(config: OneVisionEncoderConfig) -> None:
+    if config.hidden_size % config.num_attention_heads:
+        raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
+                         f"{config.num_attention_heads}.")
+    half = config.hidden_size // config.num_attention_heads // 2
+    if half % 16:
+        raise ValueError(f"head_dim {2 * half} must be a multiple of 32 for the 4:6:6 RoPE split (64 in every "
+                         "published size); choose hidden_size / num_attention_heads accordingly.")
+    if config.layer_norm_type not in ("layer_norm", "rms_norm"):
+        raise ValueError(f"Invalid layer_norm_type ({config.layer_norm_type!r}). Supported values are layer_norm, rms_norm.")
+
+
+def _norm(config: OneVisionEncoderConfig) -> nn.Module:
+    if config.layer_norm_type == "rms_norm":
+        return nn.RMSNorm(config.hidden_size, eps=config.layer_norm_eps)
+    return nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+
+class OneVisionEncoderEmbeddings(nn.Module):
+    """Per-frame 14×14 patch projection (a strided Conv2d without bias) → tokens ``[B, T·Hp·Wp, D]``, t-major."""
+
+    def __init__(self, config: OneVisionEncoderConfig):
+        super().__init__()
+        self.patch_embedding = nn.Conv2d(
+            config.num_channels, config.hidden_size, config.patch_size, stride=config.patch_size, bias=False
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = pixel_values.shape
+        frames = pixel_values.transpose(1, 2).reshape(b * t, c, h, w).to(self.patch_embedding.weight.dtype)
+        x = self.patch_embedding(frames)  # [B·T, D, Hp, Wp]
+        return x.flatten(2).transpose(1, 2).reshape(b, -1, x.shape[1])
+
+
+class VideoRotaryEmbedding(nn.Module):
+    """The 4:6:6 frequencies of the 3D RoPE (``inv_freq_{t,h,w}`` in the reference, which keeps them in
+    non-persistent buffers; here they are computed in float32 on first use and cached per device)."""
+
+    def __init__(self, config: OneVisionEncoderConfig):
+        super().__init__()
+        unit = config.hidden_size // config.num_attention_heads // 2 // 16
+        self.sizes = (4 * unit, 6 * unit, 6 * unit)
+        self.theta = float(config.rope_theta)
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def inv_freqs(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(inv_t, inv_h, inv_w)``, float32, ``θ^(−k/n)`` for k = 0..n−1 on each axis."""
+        key = str(device)
+        if key not in self._cache:
+            freqs = tuple(
+                1.0 / (self.theta ** (torch.arange(n, dtype=torch.float32, device="cpu") / n)) for n in self.sizes
+            )
+            self._cache[key] = tuple(f.to(device) for f in freqs)
+        return self._cache[key]
+
+
+def _rotate_pairs(x: torch.Tensor) -> torch.Tensor:
+    """Interleaved rotation: ``out[2i] = −x[2i+1]``, ``out[2i+1] = x[2i]``."""
+    pairs = x.unflatten(-1, (-1, 2))
+    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+
+
+def apply_video_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """``x·cos + R(x)·sin`` in float32 (``x [N, H, Dh]``, ``cos``/``sin`` ``[N, 1, Dh]`` from angles ``[f, f]``)."""
+    xf = x.float()
+    return (xf * cos + _rotate_pairs(xf) * sin).to(x.dtype)
+
+
+class OneVisionEncoderAttention(nn.Module):
+    """Multi-head self-attention with the video RoPE on q and k, over packed segments."""
+
+    def __init__(self, config: OneVisionEncoderConfig):
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scale = self.head_dim**-0.5
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor, seqs: PackedSeqs, position_embeddings) -> torch.Tensor:
+        n = hidden_states.shape[0]
+        q = self.q_proj(hidden_states).view(n, self.num_heads, self.head_dim)
+        k = self.k_proj(hidden_states).view(n, self.num_heads, self.head_dim)
+        v = self.v_proj(hidden_states).view(n, self.num_heads, self.head_dim)
+        cos, sin = position_embeddings
+        q, k = apply_video_rope(q, cos, sin), apply_video_rope(k, cos, sin)
+        impl = self.config._attn_implementation or "sdpa"
+        backend = ATTENTION_BACKENDS.get(impl)
+        if backend is None:
+            raise ValueError(f"Invalid attn_implementation ({impl!r}). Supported values are {', '.join(ATTENTION_BACKENDS)}.")
+        dropout = self.config.attention_dropout if self.training else 0.0
+        out = backend(q, k, v, seqs, scale=self.scale, dropout_p=dropout)
+        return self.out_proj(out.reshape(n, -1))
+
+
+class OneVisionEncoderMLP(nn.Module):
+    """fc1 → activation (exact erf GELU for ``"gelu"``) → fc2, as SigLIP's MLP."""
+
+    def __init__(self, config: OneVisionEncoderConfig):
+        super().__init__()
+        self.activation_fn = ACT2FN[config.hidden_act]
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation_fn(self.fc1(x)))
+
+
+class OneVisionEncoderLayer(nn.Module):
+    """Pre-norm block: ``x + Attn(LN1(x))`` then ``x + MLP(LN2(x))``."""
+
+    def __init__(self, config: OneVisionEncoderConfig):
+        super().__init__()
+        self.self_attn = OneVisionEncoderAttention(config)
+        self.layer_norm1 = _norm(config)
+        self.mlp = OneVisionEncoderMLP(config)
+        self.layer_norm2 = _norm(config)
+
+    def forward(self, x: torch.Tensor, seqs: PackedSeqs, position_embeddings) -> torch.Tensor:
+        x = x + self.self_attn(self.layer_norm1(x), seqs, position_embeddings)
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class OneVisionEncoderEncoder(nn.Module):
+    """The stack of blocks; records hidden states on request and supports gradient checkpointing."""
+
+    def __init__(self, config: OneVisionEncoderConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(OneVisionEncoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.gradient_checkpointing = False
+
+    def forward(self, x, seqs: PackedSeqs, position_embeddings, output_hidden_states: bool = False):
+        hidden = [] if output_hidden_states else None
+        for layer in self.layers:
+            if hidden is not None:
+                hidden.append(x)
+            if self.gradient_checkpointing and self.training:
+                x = self._gradient_checkpointing_func(layer.__call__, x, seqs, position_embeddings)
+            else:
+                x = layer(x, seqs, position_embeddings)
+        if hidden is not None:
+            hidden.append(x)
+        return x, None if hidden is None else tuple(hidden)
+
+
+class OneVisionEncoderPoolingHead(nn.Module):
+    """A learned probe attends over all tokens (torch MHA); ``y = a + MLP(RMSNorm(a))``; returns ``y[:, 0]``."""
+
+    def __init__(self, config: OneVisionEncoderConfig):
+        super().__init__()
+        self.probe = nn.Parameter(torch.empty(1, 1, config.hidden_size))
+        self.attention = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, batch_first=True)
+        self.norm = nn.RMSNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = OneVisionEncoderMLP(config)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        probe = self.probe.expand(hidden_states.shape[0], -1, -1).to(hidden_states.dtype)
+        a = self.attention(probe, hidden_states, hidden_states, need_weights=False)[0]
+        return (a + self.mlp(self.norm(a)))[:, 0]
+
+    def forward_packed(self, x: torch.Tensor, seqs: PackedSeqs) -> torch.Tensor:
+        """``[N_total, D]`` → ``[B, D]``, one probe per segment."""
+        if seqs.uniform:
+            return self(x.view(len(seqs.lengths), seqs.lengths[0], -1))
+        return torch.cat([self(part[None]) for part in x.split(seqs.lengths)], 0)
+
+
+class OneVisionEncoderPreTrainedModel(PreTrainedModel):
+    """transformers plumbing: config class, supported attention backends, weight init."""
+
+    config_class = OneVisionEncoderConfig
+    base_model_prefix = "onevision_encoder"
+    main_input_name = "pixel_values"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["OneVisionEncoderLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True  # transformers 5
+    _supports_flash_attn_2 = True  # transformers 4.x
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
+            nn.init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.MultiheadAttention):
+            nn.init.normal_(module.in_proj_weight, mean=0.0, std=std)
+            nn.init.zeros_(module.in_proj_bias)
+        elif isinstance(module, OneVisionEncoderPoolingHead):
+            nn.init.normal_(module.probe, mean=0.0, std=std)
+
+
+@dataclass
+class OneVisionEncoderPackedOutput(ModelOutput):
+    """Output of :meth:`OneVisionEncoderModel.forward_packed`: tokens of all items packed along dim 0."""
+
+    last_hidden_state: torch.Tensor | None = None
+    """[N_total, D] after ``layernorm_post``; item ``i`` is rows ``cu_seqlens[i]:cu_seqlens[i+1]``."""
+    pooler_output: torch.Tensor | None = None
+    """[B, D] from the attention-pooling head (None without a head)."""
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    """num_hidden_layers + 1 tensors [N_total, D] when requested."""
+    cu_seqlens: torch.Tensor | None = None
+    """int32 [B+1] segment offsets."""
+
+    def split(self) -> list[torch.Tensor]:
+        """``last_hidden_state`` cut back into one ``[N_i, D]`` tensor per item."""
+        return list(self.last_hidden_state.split(torch.diff(self.cu_seqlens).tolist()))
+
+
+class OneVisionEncoderModel(OneVisionEncoderPreTrainedModel):
+    """OneVision-Encoder: ``forward(pixel_values, visible_indices=None, patch_positions=None, ...)``.
+
+    ``pixel_values`` is ``[B, C, H, W]`` (an image, t on a 1-slot grid) or ``[B, C, T, H, W]`` (a clip, t on the
+    ``rope_temporal_size``-slot grid). ``visible_indices [B, N]`` are flat ``t·Hp·Wp + h·Wp + w`` indices into that
+    grid; ``patch_positions [B, N, 3]`` gives ``(t, h, w)`` directly (and wins for the RoPE if both are given).
+    """
+
+    def __init__(self, config: OneVisionEncoderConfig):
+        super().__init__(config)
+        _check_config(config)
+        self.embeddings = OneVisionEncoderEmbeddings(config)
+        self.layernorm_pre = _norm(config)
+        self.encoder = OneVisionEncoderEncoder(config)
+        self.video_rope = VideoRotaryEmbedding(config)
+        self.layernorm_post = _norm(config) if config.use_head else None
+        self.head = OneVisionEncoderPoolingHead(config) if config.use_head else None
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        visible_indices: torch.Tensor | None = None,
+        patch_positions: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple:
+        """Encode a batch whose items have the same token count N (use :meth:`forward_packed` otherwise)."""
+        if output_attentions:
+            raise ValueError("output_attentions is not supported (attention runs packed, without weights).")
+        if output_hidden_states is None:
+            output_hidden_states = bool(getattr(self.config, "output_hidden_states", False))
+        tokens, positions = self._embed(pixel_values, visible_indices, patch_positions)
+        b, n, d = tokens.shape
+        seqs = PackedSeqs.from_counts([n] * b, device=tokens.device)
+        last, pooled, hidden = self._encode(tokens.reshape(b * n, d), positions.reshape(b * n, 3), seqs,
+                                            output_hidden_states)
+        last = last.view(b, n, d)
+        hidden = None if hidden is None else tuple(h.view(b, n, d) for h in hidden)
+        if return_dict is False:
+            return tuple(v for v in (last, pooled, hidden) if v is not None)
+        return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled, hidden_states=hidden)
+
+    def forward_packed(
+        self,
+        pixel_values: Sequence[torch.Tensor],
+        visible_indices: Sequence[torch.Tensor | None] | None = None,
+        patch_positions: Sequence[torch.Tensor | None] | None = None,
+        output_hidden_states: bool = False,
+    ) -> OneVisionEncoderPackedOutput:
+        """Encode items with different token counts (or canvas sizes) in one pass, packed without padding.
+
+        Each item is what :meth:`forward` takes with batch size 1 (``[1, C, T, H, W]`` or ``[1, C, H, W]``, indices
+        ``[1, N]`` or ``[N]``, positions ``[1, N, 3]`` or ``[N, 3]``); item ``i`` gives the same tokens as
+        ``forward`` on it alone.
+        """
+        count = len(pixel_values)
+        indices = list(visible_indices) if visible_indices is not None else [None] * count
+        positions_in = list(patch_positions) if patch_positions is not None else [None] * count
+        if not count or len(indices) != count or len(positions_in) != count:
+            raise ValueError("forward_packed needs one visible_indices / patch_positions entry (or None) per item.")
+        tokens, positions = [], []
+        for pv, idx, pos in zip(pixel_values, indices, positions_in, strict=True):
+            if pv.shape[0] != 1:
+                raise ValueError(f"forward_packed items must have batch size 1, got pixel_values {tuple(pv.shape)}.")
+            t, p = self._embed(pv, None if idx is None else idx.reshape(1, -1),
+                               None if pos is None else pos.reshape(1, -1, 3))
+            tokens.append(t[0])
+            positions.append(p[0])
+        seqs = PackedSeqs.from_counts([t.shape[0] for t in tokens], device=tokens[0].device)
+        last, pooled, hidden = self._encode(torch.cat(tokens), torch.cat(positions), seqs, output_hidden_states)
+        return OneVisionEncoderPackedOutput(last, pooled, hidden, seqs.cu_seqlens)
+
+    def _embed(self, pixel_values, visible_indices, patch_positions) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patch-embed, gather (sparse mode), pre-norm → tokens ``[B, N, D]`` and float positions ``[B, N, 3]``."""
+        if pixel_values.dim() not in (4, 5):
+            raise ValueError(f"pixel_values must be [B, C, H, W] or [B, C, T, H, W], got {tuple(pixel_values.shape)}.")
+        video = pixel_values.dim() == 5
+        clip = pixel_values if video else pixel_values.unsqueeze(2)
+        b, _, t, h, w = clip.shape
+        grid_h, grid_w = h // self.config.patch_size, w // self.config.patch_size
+        if grid_h < 1 or grid_w < 1:
+            raise ValueError(f"pixel_values {h}x{w} is smaller than one {self.config.patch_size}px patch.")
+        total = t * grid_h * grid_w
+        t_rope = (self.config.rope_temporal_size or t) if video else 1
+        embeds = self.embeddings(clip)
+        device = embeds.device
+        if visible_indices is None:
+            n = total
+            idx = torch.arange(total, device=device).expand(b, -1)
+        else:
+            idx = visible_indices.to(device=device, dtype=torch.int64)
+            idx = idx.expand(b, -1) if idx.dim() == 1 else idx
+            if idx.dim() != 2 or idx.shape[0] != b:
+                raise ValueError(f"visible_indices must be [B, N] with B={b}, got {tuple(visible_indices.shape)}.")
+            n = idx.shape[1]
+            limit = total if n != total else t_rope * grid_h * grid_w
+            if n == 0 or int(idx.min()) < 0 or int(idx.max()) >= limit:
+                raise ValueError(f"visible_indices must lie in [0, {limit}) ({'patches of the clip' if n != total else f'the {t_rope}x{grid_h}x{grid_w} RoPE grid'}).")
+        tokens = embeds if n == total else embeds.gather(1, idx[..., None].expand(-1, -1, embeds.shape[-1]))
+        if patch_positions is not None:
+            positions = patch_positions.to(device=device, dtype=torch.float32)
+            positions = positions.expand(b, -1, -1) if positions.dim() == 2 else positions
+            if positions.shape != (b, n, 3):
+                raise ValueError(f"patch_positions must be [B, N, 3] = [{b}, {n}, 3], got {tuple(patch_positions.shape)}.")
+        else:
+            positions = rope_positions_thw(idx, (t_rope, grid_h, grid_w)).to(torch.float32)
+        return self.layernorm_pre(tokens), positions
+
+    def _encode(self, tokens, positions, seqs: PackedSeqs, output_hidden_states: bool):
+        """Blocks + post-norm + head on packed tokens ``[N_total, D]``; positions ``[N_total, 3]``."""
+        angles = gather_rope(positions, self.video_rope.inv_freqs(tokens.device))
+        angles = torch.cat((angles, angles), dim=-1)  # F = [f, f]: half-split layout, rotated in interleaved pairs
+        rope = (angles.cos()[:, None, :], angles.sin()[:, None, :])
+        x, hidden = self.encoder(tokens, seqs, rope, output_hidden_states)
+        if self.layernorm_post is not None:
+            x = self.layernorm_post(x)
+        pooled = self.head.forward_packed(x, seqs) if self.head is not None else None
+        return x, pooled, hidden
+
+
+def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map a saved state dict onto :class:`OneVisionEncoderModel` names.
+
+    In order: (1) locate the encoder by its anchor key ``embeddings.patch_embedding.weight`` and strip whatever
+    wrapper prefix precedes it (``model.``, ``vision_tower.``, ``model.vision_tower.``, ...), dropping keys outside
+    that prefix (a LLaVA-style checkpoint's language model); (2) drop ``video_rope.*`` buffers some exporters save.
+    """
+    anchor = "embeddings.patch_embedding.weight"
+    prefixes = sorted({key[: -len(anchor)] for key in state_dict if key.endswith(anchor)})
+    if len(prefixes) > 1:
+        raise ValueError(f"The checkpoint holds several encoders (prefixes {prefixes}); extract one first.")
+    prefix = prefixes[0] if prefixes else ""
+    out = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+    return {key: value for key, value in out.items() if not key.startswith("video_rope.")}
+
+
+def count_parameters(config: OneVisionEncoderConfig | None = None) -> int:
+    """Number of parameters for ``config`` (default: the large model), computed on the meta device (no memory)."""
+    with torch.device("meta"):
+        model = OneVisionEncoderModel(config if config is not None else OneVisionEncoderConfig())
+    return sum(p.numel() for p in model.parameters())
+
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+           "float16": torch.float16, "fp16": torch.float16, "half": torch.float16}
+
+
+def _resolve_dtype(dtype, device: torch.device) -> torch.dtype | None:
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return None
+    if dtype not in _DTYPES:
+        raise ValueError(f"Invalid dtype ({dtype!r}). Supported values are a torch.dtype, 'auto', {', '.join(_DTYPES)}.")
+    return _DTYPES[dtype]
+
+
+def _read_config(folder) -> OneVisionEncoderConfig:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{folder}: no config.json; it is not a OneVision-Encoder checkpoint folder.")
+    raw = json.loads(path.read_text())
+    if raw.get("model_type", OneVisionEncoderConfig.model_type) != OneVisionEncoderConfig.model_type:
+        raise ValueError(f"{path}: model_type {raw['model_type']!r} is not {OneVisionEncoderConfig.model_type!r}.")
+    raw.pop("model_type", None)
+    return OneVisionEncoderConfig(**raw)
+
+
+def load_encoder(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL_ID,
+    *,
+    dtype: torch.dtype | str | None = None,
+    device: torch.device | str | None = None,
+    attn_implementation: str = "sdpa",
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> OneVisionEncoderModel:
+    """Load OneVision-Encoder weights from a Hub id or a local folder (safetensors only, strict keys, no remote code).
+
+    Args:
+        name_or_path: ``"lmms-lab-encoder/onevision-encoder-large"`` (also ``"lmms-lab/..."``) or a folder holding
+            ``config.json`` and ``model.safetensors`` (or a sharded ``model.safetensors.index.json``).
+        dtype: parameter dtype; default bfloat16 on CUDA, float32 elsewhere; ``"auto"`` keeps the stored dtype.
+        device: default ``"cuda"`` when available, else ``"cpu"``.
+        attn_implementation: ``"sdpa"`` (default), ``"eager"``, ``"flash_attention_2"`` or ``"auto"``.
+        revision, cache_dir, local_files_only: passed to ``huggingface_hub.snapshot_download``.
+
+    Returns the model in eval mode. Raises :class:`WeightsNotFoundError` (saying how to download the weights) when
+    they are neither local nor reachable, and ``ValueError`` listing the keys when the checkpoint does not match.
+    """
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    want = _resolve_dtype(dtype, dev)
+    impl = resolve_attn_implementation(attn_implementation, device=dev, dtype=want)
+    folder = resolve_checkpoint_dir(name_or_path, revision=revision, cache_dir=cache_dir,
+                                    local_files_only=local_files_only)
+    config = _read_config(folder)
+    config._attn_implementation = impl
+    config.name_or_path = os.fspath(name_or_path)
+    from safetensors.torch import load_file
+
+    state: dict[str, torch.Tensor] = {}
+    for file in weight_files(folder):
+        state.update(load_file(file, device=str(dev)))
+    state = checkpoint_filter_fn(state)
+    with torch.device("meta"):
+        model = OneVisionEncoderModel(config)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k]))
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"{folder}: checkpoint does not match {type(model).__name__} ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected, {len(wrong)} wrong shape): missing {missing[:5]}, unexpected {unexpected[:5]}, "
+            f"wrong shape {[(k, tuple(state[k].shape), tuple(expected[k])) for k in wrong[:5]]}."
+        )
+    if want is not None:
+        state = {k: v.to(want) if v.is_floating_point() else v for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+def register_auto_classes() -> None:
+    """Register ``model_type="onevision_encoder"`` with transformers' AutoConfig / AutoModel (done on import), so
+    ``AutoModel.from_pretrained(..., trust_remote_code=False)`` builds this implementation."""
+    try:
+        AutoConfig.register(OneVisionEncoderConfig.model_type, OneVisionEncoderConfig, exist_ok=True)
+        AutoModel.register(OneVisionEncoderConfig, OneVisionEncoderModel, exist_ok=True)
+    except ValueError as exc:  # a future transformers shipping its own "onevision_encoder"
+        logger.warning("Could not register OneVision-Encoder with transformers' Auto classes: %s", exc)
+
+
+register_auto_classes()

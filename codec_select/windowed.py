@@ -1,0 +1,471 @@
+"""Long videos at bounded cost: decode a short window before each of the 64 slots instead of every frame.
+
+Slot k shows decoded frame ``ids[k]`` of ``floor(linspace(0, N−1, 64))``, with N estimated from the container
+(``stream.frames``, else duration × fps) and a frame's index taken from its timestamp. For each slot we seek to the
+key frame before the window, decode through it (frames before the window are decoded but never read, and the
+decoder skips the non-reference ones), score the window with a fresh :class:`~codec_select.signals.FrameScorer`
+and add up the energy of its last ``W`` frames; the window's first frame has no predecessor and only serves as a
+reference. With ``accumulate=True`` the sum is scaled by ``(ids[k] − ids[k−1]) / counted``, the estimate of what a
+full decode accumulates over the whole interval, so windowed and full scores live on one scale. A few frames after
+the slot frame are decoded too (the B-frames' future references, :data:`~codec_select.signals.LOOKAHEAD`) but not
+counted. Consecutive windows closer than the next key frame are decoded straight through, without a seek.
+
+Memory is bounded by the window, not the video: at most ``W + 1 + LOOKAHEAD`` luma planes per slot in flight (two
+slots at a time: one decoding, one scoring) plus the scorer's ring buffer, and [64, Hp, Wp] arrays for the result.
+
+When to switch (``mode="auto"``) is :func:`choose_mode`, from the measurements in ``benchmarks/bench_long.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from .errors import DecodeError, SelectionTimeoutError
+from .geometry import Geometry
+from .kernels import pool_cells
+from .kernels.drift import block_means
+from .selection import NUM_SLOTS
+from .signals import LOOKAHEAD, THUMB_BLOCK, FrameScorer
+from .video import MV_CODECS, DecodedFrame, VideoInfo, _luma_of, _mv_fields, _pict_type, open_container, upright
+
+__all__ = ["WINDOW", "StreamPlan", "plan_stream", "choose_mode", "windowed_scores", "WindowedScores", "MODES"]
+
+MODES = ("auto", "full", "windowed")
+WINDOW = 8
+"""Frames accumulated before each slot's frame (the slot frame included)."""
+UNKNOWN_GOP = 250
+"""Key-frame interval assumed when the container has no index (x264's default ``keyint``): a pessimistic guess
+that makes ``auto`` stay in full mode unless the video is clearly long."""
+SWITCH_FACTOR = 1.5
+"""``auto`` goes windowed when N > SWITCH_FACTOR · 64 · (W + 1 + LOOKAHEAD + GOP/2); see :func:`choose_mode`."""
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What the container says about frame count, timing and key frames (no decoding)."""
+
+    num_frames: int
+    """Estimated decoded frames over the requested time window (``stream.frames`` or duration × fps)."""
+    fps: float
+    """Frames per second used to turn timestamps into frame indices (N / duration where both are known)."""
+    t0: float
+    """Presentation time of frame 0 in seconds (the stream start, or ``start``)."""
+    gop: float
+    """Mean frames between key frames, from the container index (:data:`UNKNOWN_GOP` without an index)."""
+    keyframe_times: np.ndarray
+    """float64 sorted presentation times of the indexed key frames (empty without an index)."""
+
+    def window_cost(self, window: int = WINDOW) -> float:
+        """Frames decoded per slot in windowed mode: the window, the look-ahead and half a GOP of pre-roll."""
+        return window + 1 + LOOKAHEAD + self.gop / 2
+
+
+def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None = None,
+                end: float | None = None) -> StreamPlan:
+    """Estimate N, fps, the start time and the key-frame layout from the container header and index."""
+    container, stream = open_container(path)
+    try:
+        tb = float(stream.time_base) if stream.time_base is not None else 0.0
+        first = float(stream.start_time * stream.time_base) if stream.start_time is not None and tb else 0.0
+        fps = info.fps
+        if info.num_frames and info.duration > 0:
+            fps = info.num_frames / info.duration  # exact for CFR, the mean rate for VFR
+        if not fps or not math.isfinite(fps):
+            fps = 25.0
+        keys: list[float] = []
+        entries = 0
+        try:
+            index = stream.index_entries
+            entries = len(index)
+            keys = [float(e.timestamp * tb) for e in index if e.is_keyframe and e.timestamp is not None]
+        except Exception:  # no index, or a PyAV without index_entries
+            keys = []
+        keyframe_times = np.unique(np.asarray(keys, dtype=np.float64))
+        total = info.num_frames or (entries if entries > len(keys) else 0)
+        if len(keyframe_times) >= 2 and total:
+            gop = max(1.0, total / len(keyframe_times))
+        else:
+            gop = float(UNKNOWN_GOP)
+        t0 = first
+        lo = first if start is None else max(first, float(start))
+        duration_end = first + info.duration if info.duration else math.inf
+        hi = duration_end if end is None else min(duration_end, float(end))
+        if start is None and end is None:
+            n = info.num_frames
+        elif math.isfinite(hi):
+            n = int(math.floor((hi - lo) * fps + 1e-6)) + (1 if end is not None and hi < duration_end else 0)
+        else:
+            n = 0
+        t0 = lo
+        return StreamPlan(num_frames=max(0, int(n)), fps=float(fps), t0=float(t0), gop=float(gop),
+                          keyframe_times=keyframe_times)
+    finally:
+        container.close()
+
+
+def choose_mode(plan: StreamPlan, *, window: int = WINDOW) -> str:
+    """``"windowed"`` when decoding windows is clearly cheaper than decoding every frame, else ``"full"``.
+
+    Full mode costs N frames (decode + score each); windowed mode 64 seeks plus ``window_cost`` frames per slot
+    (decode all, score W + 1 + LOOKAHEAD). Measured (benchmarks/bench_long.py --switch, 720p H.264, 2 cores):
+    see SWITCH_FACTOR. Unknown length (no frame count, no duration) stays in full mode.
+    """
+    if plan.num_frames <= 0:
+        return "full"
+    return "windowed" if plan.num_frames > SWITCH_FACTOR * NUM_SLOTS * plan.window_cost(window) else "full"
+
+
+@dataclass
+class WindowedScores:
+    """What :func:`windowed_scores` hands back to :func:`~codec_select.select.select_patches`."""
+
+    scores: np.ndarray
+    """float32 [64, Hp, Wp] slot energy on the canvas grid (scaled to the whole interval when accumulating)."""
+    thumbnails: np.ndarray
+    """float16 [64, 2·Hp, 2·Wp] mean luma of the slot frames' half-cells."""
+    frame_ids: np.ndarray
+    """int64 [64] estimated display-order index of each slot frame."""
+    timestamps: np.ndarray
+    """float64 [64] presentation time of each slot frame."""
+    num_frames: int
+    """Estimated frame count N of the grid."""
+    frames_with_mvs: int
+    """Scored frames that carried codec motion vectors."""
+    damaged: int
+    """Frames flagged corrupt or packets that failed to decode, among those decoded."""
+    decoded: int
+    """Frames that came out of the decoder (pre-roll included)."""
+    seeks: int
+    """Seeks performed."""
+    timings: dict
+    """Seconds: ``decode`` (this thread, seeking and decoding) and ``signals`` (scoring worker)."""
+
+
+class _Reader:
+    """Decodes the first video stream from wherever the last seek put it; frames before ``preroll_until`` are
+    handed out without their pixels being read (and non-reference ones are skipped by the decoder)."""
+
+    def __init__(self, path: str, *, want_mvs: bool, fast: bool, plan: StreamPlan) -> None:
+        self.path = path
+        self.container, self.stream = open_container(path)
+        cc = self.stream.codec_context
+        self.want_mvs = want_mvs and cc.name in MV_CODECS
+        options = {}
+        if self.want_mvs:
+            options["flags2"] = "+export_mvs"
+            self.stream.thread_type = "SLICE"  # frame threads scramble B-frame vectors run to run (video.py)
+        else:
+            self.stream.thread_type = "AUTO"
+        if fast:
+            options["skip_loop_filter"] = "all"
+        cc.options = options
+        self.cc = cc
+        self.tb = float(self.stream.time_base) if self.stream.time_base is not None else 0.0
+        self.plan = plan
+        self.preroll_until = -math.inf
+        self.errors = 0
+        self.corrupt = 0
+        self.decoded = 0
+        self.seeks = 0
+        self._skipping = False
+        self._frames = self._generate()
+        self.eof = False
+        self.last_index = -1  # estimated index of the last frame handed out (−1: none since the last seek)
+
+    def close(self) -> None:
+        self.container.close()
+
+    def index_of(self, t: float) -> int:
+        return int(math.floor((t - self.plan.t0) * self.plan.fps + 0.5))
+
+    def time_of(self, index: int) -> float:
+        return self.plan.t0 + index / self.plan.fps
+
+    def seek(self, index: int) -> None:
+        """Position the decoder at the key frame at or before frame ``index``."""
+        target = self.time_of(index) - 0.5 / self.plan.fps
+        try:
+            self.container.seek(max(0, int(math.floor(target / self.tb))) if self.tb else 0, stream=self.stream,
+                                backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            self.container.seek(0, stream=self.stream)
+        self.seeks += 1
+        self._frames = self._generate()
+        self.eof = False
+        self.last_index = -1
+
+    def _set_skip(self, skip: bool) -> None:
+        if skip != self._skipping:
+            self.cc.skip_frame = "NONREF" if skip else "DEFAULT"
+            self._skipping = skip
+
+    def _generate(self):
+        margin = 1.5 / self.plan.fps
+        last_t = math.nan
+        for packet in self.container.demux(self.stream):
+            if packet.pts is not None and self.tb:
+                self._set_skip(packet.pts * self.tb < self.preroll_until - margin)
+            else:
+                self._set_skip(False)
+            try:
+                frames = packet.decode()
+            except (av.error.InvalidDataError, av.error.FFmpegError):
+                self.errors += 1
+                if self.errors > 1000:
+                    raise DecodeError(f"{self.path}: too many decode errors. The stream is corrupt; re-encode it.")
+                continue
+            for frame in frames:
+                self.decoded += 1
+                if frame.pts is not None and self.tb:
+                    t = float(frame.pts * self.tb)
+                else:
+                    t = (last_t + 1.0 / self.plan.fps) if last_t == last_t else self.plan.t0
+                last_t = t
+                yield t, frame
+
+    def next(self) -> tuple[int, float, object] | None:
+        """The next frame in display order as ``(index, time, av_frame)``, or None at the end of the stream."""
+        if self.eof:
+            return None
+        try:
+            item = next(self._frames)
+        except StopIteration:
+            self.eof = True
+            return None
+        except av.error.FFmpegError:  # a damaged tail: keep what decoded
+            self.errors += 1
+            self.eof = True
+            return None
+        t, frame = item
+        index = self.index_of(t)
+        self.last_index = index
+        return index, t, frame
+
+    def to_decoded(self, index: int, t: float, frame) -> DecodedFrame:
+        corrupt = bool(getattr(frame, "is_corrupt", False))
+        self.corrupt += corrupt
+        return DecodedFrame(
+            index=index, time=t, pict_type=_pict_type(frame), key_frame=bool(frame.key_frame), luma=_luma_of(frame),
+            mvs=_mv_fields(frame) if self.want_mvs else None, packet_size=0, corrupt=corrupt,
+        )
+
+
+@dataclass
+class _Window:
+    slot: int
+    lo: int
+    """Reference frame index: frames in (lo, target] are counted."""
+    target: int
+    frames: list
+
+
+def _deadline_check(deadline: float | None, path: str, k: int) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise SelectionTimeoutError(
+            f"{path}: the per-video time budget ran out after {k} of 64 slots (windowed mode). Raise the timeout or "
+            "select over a shorter time window."
+        )
+
+
+def windowed_scores(
+    path: str | os.PathLike,
+    info: VideoInfo,
+    plan: StreamPlan,
+    geometry: Geometry,
+    *,
+    estimated: bool,
+    compensation: str = "median",
+    fast_decode: bool = True,
+    accumulate: bool = True,
+    window: int = WINDOW,
+    deadline: float | None = None,
+) -> WindowedScores:
+    """Score the 64 slots from a window of ``window`` frames before each slot's frame (see the module doc)."""
+    path = os.fspath(path)
+    if window < 1:
+        raise ValueError(f"Invalid window ({window}). It must be at least 1 frame.")
+    if plan.num_frames < 1:
+        raise DecodeError(f"{path}: the container gives no frame count or duration; use mode='full'.")
+    from .select import frame_grid
+
+    ids = frame_grid(plan.num_frames)
+    rotation = info.rotation
+    rows, cols = geometry.row_edges(), geometry.col_edges()
+    sub_rows, sub_cols = geometry.row_edges(2), geometry.col_edges(2)
+    hp, wp = geometry.grid_h, geometry.grid_w
+    scores = np.zeros((NUM_SLOTS, hp, wp), np.float32)
+    thumbs = np.zeros((NUM_SLOTS, 2 * hp, 2 * wp), np.float16)
+    times = np.full(NUM_SLOTS, math.nan)
+    frame_ids = ids.copy()
+    stats = {"mvs": 0, "signals": 0.0}
+    state: dict = {}
+    work: queue.Queue = queue.Queue(maxsize=2)  # bounded: one window scoring, one waiting, one decoding
+    sub_area: list[np.ndarray] = []
+
+    def score_window(item: _Window) -> None:
+        frames = item.frames
+        h, w = frames[0].luma.shape
+        energies: dict[int, np.ndarray] = {}
+        means: dict[int, np.ndarray] = {}
+        target_local = max(j for j, f in enumerate(frames) if f.index <= item.target) if any(
+            f.index <= item.target for f in frames) else 0
+
+        def sink(local: int, energy: np.ndarray, block_mean: np.ndarray) -> None:
+            energies[local] = energy
+            if local == target_local:
+                means[local] = block_mean
+
+        scorer = FrameScorer(h, w, estimated=estimated, compensation=compensation, sink=sink)
+        for j, f in enumerate(frames):
+            scorer.push(DecodedFrame(j, f.time, f.pict_type, f.key_frame, f.luma, f.mvs, f.packet_size, f.corrupt))
+        scorer.flush()
+        stats["mvs"] += scorer.frames_with_mvs
+        counted = [j for j, f in enumerate(frames) if j > 0 and item.lo < f.index <= item.target]
+        if item.slot == 0:
+            total = energies[0]  # the first frame of the video is all new, as in full mode
+        elif not accumulate:
+            total = energies[target_local] if target_local > 0 else np.zeros_like(energies[0])
+        elif counted:
+            total = np.sum([energies[j] for j in counted], axis=0, dtype=np.float32)
+            span = int(item.target - ids[item.slot - 1]) if item.slot else 1
+            total *= np.float32(max(span, 1) / len(counted))
+        else:
+            total = np.zeros_like(energies[0])
+        if rotation:
+            total = upright(total, rotation)
+        scores[item.slot] = pool_cells(np.ascontiguousarray(total, np.float32), scorer.cell_px, rows, cols)
+        block_mean = means.get(target_local)
+        if block_mean is None:
+            block_mean = block_means(frames[target_local].luma, THUMB_BLOCK, 2)
+        if rotation:
+            block_mean = upright(block_mean, rotation)
+        if not sub_area:
+            ones = np.ones(block_mean.shape, np.float32)
+            sub_area.append(np.maximum(pool_cells(ones, float(THUMB_BLOCK), sub_rows, sub_cols), 1e-6))
+        summed = pool_cells(np.ascontiguousarray(block_mean, np.float32), float(THUMB_BLOCK), sub_rows, sub_cols)
+        thumbs[item.slot] = (summed / sub_area[0]).astype(np.float16)
+        times[item.slot] = frames[target_local].time
+
+    def worker() -> None:
+        try:
+            while True:
+                item = work.get()
+                if item is None:
+                    break
+                t0 = time.perf_counter()
+                score_window(item)
+                stats["signals"] += time.perf_counter() - t0
+        except BaseException as exc:  # surfaced on the main thread
+            state["error"] = exc
+            while work.get() is not None:  # drain so the producer never blocks
+                pass
+
+    reader = _Reader(path, want_mvs=not estimated, fast=fast_decode, plan=plan)
+    thread = threading.Thread(target=worker, name="codec-select-window", daemon=True)
+    thread.start()
+    t_start = time.perf_counter()
+    keys = plan.keyframe_times
+    carry: list[DecodedFrame] = []  # frames decoded past the previous slot (its look-ahead), reusable
+    last_real = -1  # highest index actually decoded so far (for the end-of-stream fallback)
+    try:
+        k = 0
+        while k < NUM_SLOTS:
+            _deadline_check(deadline, path, k)
+            if "error" in state:
+                break
+            target = int(frame_ids[k])
+            lo = target if k == 0 else max(target - window, int(frame_ids[k - 1]))
+            hi = target + (LOOKAHEAD if k > 0 else 0)
+            frames = [f for f in carry if lo <= f.index <= hi]
+            have_lo = any(f.index <= lo for f in frames)
+            if not have_lo and (reader.last_index < 0 or reader.last_index < lo - 1):
+                if _should_seek(reader, lo, keys, plan):
+                    reader.seek(max(lo, 0))
+                    frames = []
+            reader.preroll_until = reader.time_of(lo)
+            retries = 0
+            while (not frames or frames[-1].index < hi) and not reader.eof:
+                got = reader.next()
+                if got is None:
+                    break
+                index, t, frame = got
+                last_real = max(last_real, index)
+                if index < lo:
+                    continue
+                if not frames and index > lo + window // 2 and retries < 3 and reader.seeks and lo > 0:
+                    # The seek landed after the window (sparse index): back off and try again.
+                    retries += 1
+                    back = int(round(plan.fps * 4 ** retries))
+                    reader.seek(max(lo - back, 0))
+                    continue
+                if frames and index <= frames[-1].index:
+                    if index < frames[-1].index:  # out-of-order timestamps (VFR muxing): keep display order
+                        continue
+                frames.append(reader.to_decoded(index, t, frame))
+                _deadline_check(deadline, path, k)
+            if not any(f.index <= target for f in frames):
+                if reader.eof and last_real >= 0 and target > last_real:
+                    # N was over-estimated: the stream ends before this slot. Re-aim the rest of the grid at the
+                    # frames that exist (the last real index) and redo this slot.
+                    end_index = last_real
+                    for j in range(k, NUM_SLOTS):
+                        frame_ids[j] = min(int(frame_ids[j]), end_index)
+                    if k and frame_ids[k] <= frame_ids[k - 1] and not frames:
+                        frame_ids[k] = frame_ids[k - 1]
+                    if frames or target != frame_ids[k]:
+                        if target != frame_ids[k]:
+                            reader.seek(max(int(frame_ids[k]) - window, 0))
+                            carry = []
+                            continue
+                if not frames:
+                    if k == 0:
+                        raise DecodeError(f"{path}: no decodable video frame at the start of the stream. The file "
+                                          "is truncated or corrupt; re-encode it or use mode='full'.")
+                    # Nothing decodable here (a damaged stretch): repeat the previous slot's frame, no energy.
+                    scores[k] = 0.0
+                    thumbs[k] = thumbs[k - 1]
+                    times[k] = times[k - 1]
+                    frame_ids[k] = frame_ids[k - 1]
+                    k += 1
+                    continue
+            carry = [f for f in frames if f.index > target]
+            work.put(_Window(k, lo, target, frames))
+            k += 1
+    finally:
+        work.put(None)
+        thread.join()
+        reader.close()
+    if "error" in state:
+        raise state["error"]
+    decode_time = time.perf_counter() - t_start
+    for j in range(1, NUM_SLOTS):  # the end-of-stream fallback may have left slots without a time
+        if not times[j] == times[j]:
+            times[j] = times[j - 1]
+    return WindowedScores(
+        scores=scores, thumbnails=thumbs, frame_ids=frame_ids.astype(np.int64), timestamps=times,
+        num_frames=plan.num_frames, frames_with_mvs=int(stats["mvs"]), damaged=int(reader.errors + reader.corrupt),
+        decoded=reader.decoded, seeks=reader.seeks,
+        timings={"decode": decode_time - 0.0, "signals": float(stats["signals"])},
+    )
+
+
+def _should_seek(reader: _Reader, lo: int, keys: np.ndarray, plan: StreamPlan) -> bool:
+    """Seek when the key frame before the window lies past where the decoder is now (decoding on would cost more)."""
+    if reader.last_index < 0 and reader.seeks == 0 and reader.decoded == 0:
+        return lo > 0  # fresh reader at the start of the file
+    here = reader.last_index
+    if keys.size:
+        t_lo = reader.time_of(lo)
+        pos = int(np.searchsorted(keys, t_lo + 0.5 / plan.fps, side="right")) - 1
+        if pos < 0:
+            return False
+        return reader.index_of(float(keys[pos])) > here + 1
+    return lo - here > plan.gop
