@@ -49,7 +49,9 @@ class PackedSeqs:
         return f"PackedSeqs(segments={len(self.lengths)}, total={self.total}, max_seqlen={self.max_seqlen})"
 
 
-def cu_seqlens_from_counts(counts: Sequence[int] | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+def cu_seqlens_from_counts(
+    counts: Sequence[int] | torch.Tensor, device: torch.device | str | None = None
+) -> torch.Tensor:
     """int32 ``[B+1]``: ``[0, c0, c0+c1, ...]`` for segment lengths ``counts``."""
     counts = torch.as_tensor(counts, dtype=torch.int64).reshape(-1)
     out = torch.zeros(counts.numel() + 1, dtype=torch.int32)

@@ -18,6 +18,7 @@ numba, tqdm, pyarrow and ray are imported where they are used.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -103,7 +104,8 @@ class BatchSummary:
 
     def __str__(self) -> str:
         return (
-            f"{self.ok} ok, {self.failed} failed, {self.skipped} already done (of {self.total}) in {self.seconds:.1f} s "
+            f"{self.ok} ok, {self.failed} failed, {self.skipped} already done (of {self.total}) "
+            f"in {self.seconds:.1f} s "
             f"with {self.workers} {self.engine} worker(s): {self.videos_per_s:.2f} videos/s, "
             f"{self.frames_per_s:.0f} frames/s"
         )
@@ -185,13 +187,18 @@ def _build_items(entries: list, root: Path, label: str) -> list[BatchItem]:
         if sid in seen:
             raise ValueError(f"{label}: duplicate id {sid!r}; every manifest entry needs its own id.")
         seen.add(sid)
-    stems = [Path(v).stem for sid, v, _ in parsed if sid is None]
+    from collections import Counter
+
+    stems = Counter(Path(v).stem for sid, v, _ in parsed if sid is None)
+    paths = Counter(v for sid, v, _ in parsed if sid is None)
     items = []
-    for sid, video, extra in parsed:
-        if sid is None:
+    for row, (sid, video, extra) in enumerate(parsed, 1):
+        if sid is None:  # the stem; made unique by a hash of the path, and the row for a repeated path
             sid = Path(video).stem
-            if stems.count(sid) > 1 or sid in seen:
+            if stems[sid] > 1 or sid in seen:
                 sid = f"{sid}-{hashlib.sha1(video.encode()).hexdigest()[:8]}"
+                if paths[video] > 1:
+                    sid = f"{sid}-{row}"
         items.append(BatchItem(sid, video, extra))
     return items
 
@@ -368,6 +375,25 @@ class _Store:
         if time.monotonic() - self.last_flush > 5.0 or len(self.rows) >= 256:
             self.flush()
 
+    def drop_rows(self) -> None:
+        """``--overwrite`` on Parquet: remove this manifest's rows from the existing parts (rewritten atomically)."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        folder = self.out / PARQUET_DIR
+        ids = [it.id for it in self.items]
+        for part in sorted(folder.glob("part-*.parquet")) if folder.is_dir() and ids else []:
+            table = pq.read_table(part)
+            keep = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=_string_array(ids))))
+            if keep.num_rows == table.num_rows:
+                continue
+            if keep.num_rows:
+                tmp = part.with_name(f".{part.name}.{os.getpid()}.tmp")
+                pq.write_table(keep, tmp)
+                tmp.replace(part)
+            else:
+                part.unlink()
+
     def forget_done(self, done: set[str]) -> None:
         stale = [k for k in self.failures if k in done]
         for k in stale:
@@ -382,8 +408,8 @@ class _Store:
         if self.rows:
             import uuid
 
-            _write_parquet(self.out / PARQUET_DIR / f"part-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet",
-                           self.rows)
+            name = f"part-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+            _write_parquet(self.out / PARQUET_DIR / name, self.rows)
             self.rows = []
         if self.dirty:
             lines = "".join(json.dumps(r) + "\n" for r in self.failures.values())
@@ -420,6 +446,12 @@ def _schema():
         ("seconds", pa.float64()), ("worker", pa.string()), ("error_class", pa.string()), ("error", pa.string()),
         ("selection", pa.string()), ("extra", pa.string()),
     ])
+
+
+def _string_array(values: list[str]):
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.string())
 
 
 def _write_parquet(path: Path, rows: list[dict]) -> None:
@@ -502,47 +534,61 @@ def _run_local(todo, cfg, on_result, *, workers, numba_threads, ffmpeg_threads, 
             slot.proc.kill()
         slot.proc.join(5)
 
+    def poll(s: _Slot) -> bool:
+        """Take what the worker sent; False when it is gone."""
+        try:
+            while s.conn.poll():
+                kind, payload = s.conn.recv()
+                if kind == "init_error":
+                    raise RuntimeError(f"A batch worker failed to start: {payload}")
+                if kind == "ready":
+                    s.ready = True
+                else:
+                    s.item = None
+                    on_result(payload)
+        except (EOFError, OSError):
+            return False
+        return s.proc.is_alive()
+
     slots = [start() for _ in range(max(1, min(workers, len(queue))))]
+    deaths_before_ready = 0
     try:
-        while True:
+        while slots:
+            alive = []
             for s in slots:
                 if s.ready and s.item is None and queue:
                     s.item, s.since = queue.popleft(), time.perf_counter()
-                    s.conn.send(s.item)
-            if not queue and all(s.item is None and s.ready for s in slots):
-                break
-            ready = set(wait([s.conn for s in slots] + [s.proc.sentinel for s in slots], timeout=1.0))
-            for i, s in enumerate(slots):
-                dead = False
-                if s.conn in ready or s.proc.sentinel in ready:
-                    try:
-                        while s.conn.poll():
-                            kind, payload = s.conn.recv()
-                            if kind == "init_error":
-                                raise RuntimeError(f"A batch worker failed to start: {payload}")
-                            if kind == "ready":
-                                s.ready = True
-                            else:
-                                s.item = None
-                                on_result(payload)
-                    except (EOFError, OSError):
-                        dead = True
-                    dead = dead or not s.proc.is_alive()
-                if dead:
+                    with contextlib.suppress(OSError):  # a worker that just died: found below
+                        s.conn.send(s.item)
+                ok = poll(s)
+                if not ok:
+                    if not s.ready:
+                        deaths_before_ready += 1
+                        if deaths_before_ready > 2 * len(slots):
+                            raise RuntimeError(f"Batch workers die while starting (exit code {s.proc.exitcode}).")
                     lost(s, f"{s.item.video if s.item else ''}: the worker process died (exit code "
                          f"{s.proc.exitcode}) while selecting this video", WorkerCrashedError)
                 elif hard_timeout and s.item is not None and time.perf_counter() - s.since > hard_timeout:
                     lost(s, f"{s.item.video}: killed after {hard_timeout:.0f} s without a result (the decoder hung)",
                          SelectionTimeoutError)
-                    dead = True
-                if dead:
-                    slots[i] = start()
+                    ok = False
+                if ok and (queue or s.item is not None or not s.ready):
+                    alive.append(s)
+                elif ok:  # nothing left for it: let it go
+                    with contextlib.suppress(OSError):
+                        s.conn.send(None)
+                    s.proc.join(2)
+                    s.conn.close()
+                elif queue:
+                    alive.append(start())
+            slots = alive
+            busy = [s for s in slots if s.item is not None or not s.ready]
+            if busy and not any(s.ready and s.item is None for s in slots if queue):
+                wait([s.conn for s in busy] + [s.proc.sentinel for s in busy], timeout=1.0)
     finally:
         for s in slots:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 s.conn.send(None)
-            except (OSError, ValueError):
-                pass
         for s in slots:
             s.proc.join(2 if s.item is None else 0)
             if s.proc.is_alive():
@@ -580,37 +626,43 @@ def _run_ray(todo, cfg, on_result, *, workers, numba_threads, ffmpeg_threads, ad
 
     quiet = {name: logging.getLogger(name).level for name in ("ray", "ray.data")}
     for name in quiet:  # our bar and summary report progress; Ray's INFO lines would drown them
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.WARNING if name == "ray" else logging.ERROR)
     started = False
     if not ray.is_initialized():
-        kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level="warning")
+        kwargs = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning"}
         if address:
             ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=workers or os.cpu_count(), **kwargs)
         started = True
-    try:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\.")  # Ray's own renames
         ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False  # ours counts videos
-        ctx.enable_operator_progress_bars = False
-        if hasattr(ctx, "print_on_execution_start"):
-            ctx.print_on_execution_start = False
+    saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "enable_operator_progress_bars") if hasattr(ctx, k)}
+    try:
+        for key in saved:  # ours counts videos; restored afterwards for a caller's own Ray work
+            setattr(ctx, key, False)
         size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         size = max(1, min(size, len(todo)))
-        ds = ray.data.from_items(
-            [{"id": it.id, "video": it.video, "extra": json.dumps(it.extra) if it.extra else ""} for it in todo],
-            override_num_blocks=min(len(todo), 4 * size),
-        )
-        ds = ds.map_batches(
-            _RaySelector, fn_constructor_kwargs={"cfg": cfg, "numba_threads": numba_threads,
-                                                 "ffmpeg_threads": ffmpeg_threads},
-            batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size), num_cpus=1,
-        )
-        for table in ds.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=0):
-            for row in table.to_pylist():
-                on_result(row)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\.")  # Ray's own renames
+            ds = ray.data.from_items(
+                [{"id": it.id, "video": it.video, "extra": json.dumps(it.extra) if it.extra else ""} for it in todo]
+            )
+            ds = ds.map_batches(
+                _RaySelector, fn_constructor_kwargs={"cfg": cfg, "numba_threads": numba_threads,
+                                                     "ffmpeg_threads": ffmpeg_threads},
+                batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size), num_cpus=1,
+            )
+            for table in ds.iter_batches(batch_format="pyarrow", batch_size=None, prefetch_batches=0):
+                for row in table.to_pylist():
+                    on_result(row)
         return size
     finally:
+        for key, value in saved.items():
+            setattr(ctx, key, value)
         if started:
             ray.shutdown()
         for name, level in quiet.items():
@@ -674,7 +726,9 @@ def run_batch(
     geometry = geometry or ("llava576" if fmt == "llava" else "ap224")
     cells = {"ap224": 256, "llava576": 1296}.get(geometry)
     if fmt == "llava" and budget is not None and cells and budget % cells:
-        raise ValueError(f"Invalid budget ({budget}) for LLaVA mosaics: it must be a multiple of {cells} on {geometry}.")
+        raise ValueError(
+            f"Invalid budget ({budget}) for LLaVA mosaics: it must be a multiple of {cells} on {geometry}."
+        )
     if isinstance(manifest, (str, os.PathLike)):
         items = read_manifest(manifest, video_root=video_root)
     else:
@@ -687,6 +741,8 @@ def run_batch(
     cfg = _Config(str(out), fmt, options, image_format, int(quality), relative_paths)
     store = _Store(out, fmt, items)
     done = set() if overwrite else store.done_ids()
+    if overwrite and fmt == "parquet":
+        store.drop_rows()
     todo = [it for it in items if it.id not in done]
     store.clean_temps(todo)
     store.forget_done(done)
@@ -777,7 +833,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-accumulate", action="store_true", help="score slot k by frame ids[k] alone")
     p.add_argument("--no-first-full", action="store_true", help="do not force every cell of slot 0")
     p.add_argument("--timeout", type=float, default=None, help="per-video time budget in seconds")
-    p.add_argument("--video-root", type=Path, default=None, help="resolve relative paths here (default: manifest's folder)")
+    p.add_argument("--video-root", type=Path, default=None,
+                   help="resolve relative paths here (default: the manifest's folder)")
     p.add_argument("--image-format", default="jpg", choices=["jpg", "png"], help="LLaVA mosaics (png = lossless)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of the LLaVA mosaics")
     p.add_argument("--relative-paths", action="store_true", help="LLaVA JSONL paths relative to --out")
@@ -808,7 +865,7 @@ def _run_cli(args) -> int:
             video_root=args.video_root, overwrite=args.overwrite, progress=not args.no_progress,
             numba_threads=args.numba_threads, ffmpeg_threads=args.ffmpeg_threads, ray_address=args.ray_address,
         )
-    except (ValueError, ImportError) as exc:
+    except (ValueError, ImportError, RuntimeError) as exc:  # options, manifest, missing extra, workers that die
         print(f"codec-select batch: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -67,8 +67,6 @@ def canvas_frames(selection: Selection, slots: np.ndarray | None = None) -> np.n
 
     Returns uint8 ``[len(slots), canvas_h, canvas_w, 3]`` (RGB, the geometry's resize / crop / letterbox).
     """
-    from .video import read_frames
-
     if slots is None:
         slots = np.unique(_sorted_positions(selection)[:, 0])
     slots = np.asarray(slots, dtype=np.int64)
@@ -77,9 +75,22 @@ def canvas_frames(selection: Selection, slots: np.ndarray | None = None) -> np.n
         return np.zeros((0, g.canvas_h, g.canvas_w, 3), np.uint8)
     ids = selection.frame_ids[slots]
     uniq, inverse = np.unique(ids, return_inverse=True)
-    frames = read_frames(selection.video, uniq, rgb=True)
+    frames = _read_rgb(selection, uniq)
     canvases = np.stack([g.to_canvas(f) for f in frames])
     return canvases[inverse.reshape(-1)]
+
+
+def _read_rgb(selection: Selection, ids: np.ndarray) -> np.ndarray:
+    """Upright RGB of display-order frames ``ids``, counted from the selection's time window when it has one."""
+    start = selection.options.get("start")
+    if start:
+        # Frame ids count from the first frame at `start`; the pipeline's reader seeks the same way.
+        from .pipeline import _read_rgb_window
+
+        return _read_rgb_window(selection.video, ids, float(start))
+    from .video import read_frames
+
+    return read_frames(selection.video, ids, rgb=True)
 
 
 def mosaic_images(selection: Selection, canvases: np.ndarray | None = None) -> np.ndarray:
@@ -207,7 +218,9 @@ def write_llava(
     return record
 
 
-def read_llava(record: dict | str | os.PathLike, root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_llava(
+    record: dict | str | os.PathLike, root: str | os.PathLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Read a sample back: ``(images uint8 [n, H, W, 3], positions_thw int32 [K, 3])``.
 
     ``record`` is a JSONL record (dict) or the path of a sample's ``record.json``; relative paths in it resolve

@@ -21,6 +21,7 @@ from .kernels import pool_cells, refresh_drift_select, refresh_select, topk_cell
 from .selection import NUM_SLOTS, Selection
 from .signals import COMPENSATIONS, THUMB_BLOCK, FrameScorer
 from .video import iter_frames, probe, upright
+from .windowed import MODES, choose_mode, plan_stream, select_windowed
 
 __all__ = ["select_patches", "default_budget", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
 
@@ -199,6 +200,7 @@ def _pooled_energy(
     thread = threading.Thread(target=worker, name="codec-select-score", daemon=True)
     thread.start()
     damaged = 0
+    stats: dict = {}  # iter_frames reports packets that failed to decode
     bar = None
     if progress:
         from tqdm import tqdm
@@ -206,7 +208,7 @@ def _pooled_energy(
         bar = tqdm(desc=os.path.basename(path), unit="frame", leave=False)
     t_start = time.perf_counter()
     try:
-        for frame in iter_frames(path, export_mvs=not estimated, fast=fast_decode, start=start, end=end):
+        for frame in iter_frames(path, export_mvs=not estimated, fast=fast_decode, start=start, end=end, stats=stats):
             if "error" in state:
                 break
             damaged += frame.corrupt
@@ -229,6 +231,7 @@ def _pooled_energy(
     timings["decode"] = time.perf_counter() - t_start - 0.0
     if "error" in state:
         raise state["error"]
+    damaged += stats.get("decode_errors", 0)
     if not pooled:
         raise DecodeError(f"{path}: no frame decoded inside the requested window; check start/end.")
     frames_mv = scorer_box[0].frames_with_mvs if scorer_box else 0
@@ -263,6 +266,7 @@ def select_patches(
     max_cells: int = 256,
     timeout: float | None = None,
     progress: bool = False,
+    mode: Literal["auto", "full", "windowed"] = "auto",
 ) -> Selection:
     """Choose ``budget`` patch cells of ``video`` on the 64-slot grid from its codec signals.
 
@@ -282,6 +286,9 @@ def select_patches(
         fast_decode: skip the deblocking filter while decoding (identical vectors, ~20 % faster).
         timeout: per-video time budget in seconds (raises :class:`~codec_select.errors.SelectionTimeoutError`).
         progress: show a progress bar over decoded frames.
+        mode: ``"full"`` decodes every frame; ``"windowed"`` decodes a short window before each slot (long
+            videos, bounded cost; :mod:`codec_select.windowed`); ``"auto"`` picks windowed when the video is long
+            relative to the 64 slots (:func:`codec_select.windowed.choose_mode`).
     """
     t_total = time.perf_counter()
     path = os.fspath(video)
@@ -295,6 +302,8 @@ def select_patches(
         )
     if signals not in SIGNALS:
         raise ValueError(f"Invalid signals ({signals!r}). Supported values are {', '.join(SIGNALS)}.")
+    if mode not in MODES:
+        raise ValueError(f"Invalid mode ({mode!r}). Supported values are {', '.join(MODES)}.")
     if start is not None and end is not None and end <= start:
         raise ValueError(f"Invalid time window: end ({end}) must be after start ({start}).")
     info = probe(path)
@@ -309,39 +318,52 @@ def select_patches(
         )
     estimated = signals == "estimated-motion" or (signals == "auto" and not info.has_codec_mvs)
     deadline = None if timeout is None else t_total + float(timeout)
-    energy, thumbs, times, frames_mv, damaged, timings = _pooled_energy(
-        path, geo, info.rotation, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
-        start=start, end=end, progress=progress, deadline=deadline,
-    )
-    n = energy.shape[0]
-    if not estimated and frames_mv == 0 and n > 1:
-        # An MV codec that exported nothing (all-intra stream, MPEG-4 B-only...): fall back to estimated motion.
-        estimated = True
-        energy, thumbs, times, _, damaged, timings = _pooled_energy(
-            path, geo, info.rotation, estimated=True, compensation=motion_compensation, fast_decode=fast_decode,
+    run_mode = "full"
+    if mode != "full":
+        plan = plan_stream(path, info, start=start, end=end)
+        run_mode = choose_mode(plan) if mode == "auto" else "windowed"
+    if run_mode == "windowed":
+        res, estimated = select_windowed(
+            path, info, plan, geo, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
+            accumulate=accumulate, deadline=deadline,
+        )
+        n, frame_ids, stamps, slot_thumbs, damaged, timings = (
+            res.num_frames, res.frame_ids, res.timestamps, res.thumbnails, res.damaged, res.timings)
+        scores = res.scores * geo.valid_mask()[None]
+    else:
+        energy, thumbs, times, frames_mv, damaged, timings = _pooled_energy(
+            path, geo, info.rotation, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
             start=start, end=end, progress=progress, deadline=deadline,
         )
         n = energy.shape[0]
+        if not estimated and frames_mv == 0 and n > 1:
+            # An MV codec that exported nothing (all-intra stream, MPEG-4 B-only...): fall back to estimated motion.
+            estimated = True
+            energy, thumbs, times, _, damaged, timings = _pooled_energy(
+                path, geo, info.rotation, estimated=True, compensation=motion_compensation, fast_decode=fast_decode,
+                start=start, end=end, progress=progress, deadline=deadline,
+            )
+            n = energy.shape[0]
+        t0 = time.perf_counter()
+        frame_ids = frame_grid(n)
+        scores = slot_scores(energy, frame_ids, accumulate=accumulate)
+        scores *= geo.valid_mask()[None]
+        timings["scoring"] = time.perf_counter() - t0
+        slot_thumbs = thumbs[frame_ids]
+        stamps = times[frame_ids]
     t0 = time.perf_counter()
-    frame_ids = frame_grid(n)
-    scores = slot_scores(energy, frame_ids, accumulate=accumulate)
-    scores *= geo.valid_mask()[None]
-    timings["scoring"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    slot_thumbs = thumbs[frame_ids]
     indices = apply_policy(policy, scores, geo, k, first_full=first_full, thumbnails=slot_thumbs)
     timings["topk"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_total
-    stamps = times[frame_ids]
     return Selection(
         visible_indices=indices, frame_ids=frame_ids, timestamps=stamps, scores=scores.astype(np.float32),
         geometry=geo, signals="estimated-motion" if estimated else "codec-mv", codec=info.codec, policy=policy,
         thumbnails=slot_thumbs,
-        video=path, num_frames=n, mode="full", damaged_frames=int(damaged),
+        video=path, num_frames=n, mode=run_mode, damaged_frames=int(damaged),
         timings={key: round(float(v), 6) for key, v in timings.items()},
         options={
             "budget": k, "geometry": geometry, "policy": policy, "first_full": first_full, "accumulate": accumulate,
             "motion_compensation": motion_compensation, "signals": signals, "start": start, "end": end,
-            "fast_decode": fast_decode,
+            "fast_decode": fast_decode, "mode": mode,
         },
     )

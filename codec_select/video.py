@@ -102,6 +102,10 @@ def _fail_open(path: str, exc: BaseException) -> VideoOpenError:
         return VideoOpenError(f"{path}: is a directory, not a video file. Pass a video file (mp4, mkv, webm, ...).")
     if isinstance(exc, (PermissionError, av.error.PermissionError)):
         return VideoOpenError(f"{path}: permission denied. Make the file readable.")
+    if isinstance(exc, (EOFError, av.error.EOFError)):
+        return VideoOpenError(
+            f"{path}: the file ends before any media data (empty or truncated). Re-download or re-encode it."
+        )
     return VideoOpenError(
         f"{path}: not a readable media file ({type(exc).__name__}: {exc}). "
         "Check that it is a complete video file (re-download or re-encode it)."
@@ -118,8 +122,10 @@ def open_container(path: str | os.PathLike) -> tuple[av.container.InputContainer
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["nothing"]
         container.close()
+        hint = "" if {"audio", "subtitle"} & set(kinds) else " (a truncated or damaged file looks like this too: " \
+            "re-download or re-encode it)"
         raise NoVideoStreamError(
-            f"{path}: the container holds no video stream (found: {', '.join(kinds)}). Pass a file with video."
+            f"{path}: the container holds no video stream (found: {', '.join(kinds)}). Pass a file with video{hint}."
         )
     stream = container.streams.video[0]
     if stream.codec_context is None or not stream.codec_context.name:
@@ -199,6 +205,7 @@ def iter_frames(
     start: float | None = None,
     end: float | None = None,
     threads: int = 0,
+    stats: dict | None = None,
 ) -> Iterator[DecodedFrame]:
     """Decode the first video stream in display order.
 
@@ -207,6 +214,8 @@ def iter_frames(
         fast: skip the deblocking filter (identical vectors, ~20 % faster; pixels slightly blockier).
         start, end: optional time window in seconds; frames outside it are decoded but not yielded.
         threads: decoder thread count (0 = FFmpeg's choice). With MV export only slice threads are used.
+        stats: if given, receives ``decode_errors``: packets that failed to decode and were skipped, plus one for a
+            damaged tail that ended the stream early.
     """
     path = os.fspath(path)
     container, stream = open_container(path)
@@ -274,6 +283,8 @@ def iter_frames(
         errors += 1
     finally:
         container.close()
+        if stats is not None:
+            stats["decode_errors"] = errors
     if not decoded_any:
         raise DecodeError(
             f"{path}: no decodable video frame (codec {cc.name}). The file is truncated, empty or corrupt; re-encode it."

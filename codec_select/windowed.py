@@ -30,13 +30,15 @@ import numpy as np
 
 from .errors import DecodeError, SelectionTimeoutError
 from .geometry import Geometry
-from .kernels import pool_cells
-from .kernels.drift import block_means
+from .kernels import block_means, pool_cells
 from .selection import NUM_SLOTS
 from .signals import LOOKAHEAD, THUMB_BLOCK, FrameScorer
 from .video import MV_CODECS, DecodedFrame, VideoInfo, _luma_of, _mv_fields, _pict_type, open_container, upright
 
-__all__ = ["WINDOW", "StreamPlan", "plan_stream", "choose_mode", "windowed_scores", "WindowedScores", "MODES"]
+__all__ = [
+    "WINDOW", "MODES", "StreamPlan", "plan_stream", "choose_mode", "windowed_scores", "select_windowed",
+    "WindowedScores",
+]
 
 MODES = ("auto", "full", "windowed")
 WINDOW = 8
@@ -62,6 +64,8 @@ class StreamPlan:
     """Mean frames between key frames, from the container index (:data:`UNKNOWN_GOP` without an index)."""
     keyframe_times: np.ndarray
     """float64 sorted presentation times of the indexed key frames (empty without an index)."""
+    from_stream_start: bool = True
+    """No ``start`` was given: frame 0 is the first frame that decodes, and its timestamp replaces ``t0``."""
 
     def window_cost(self, window: int = WINDOW) -> float:
         """Frames decoded per slot in windowed mode: the window, the look-ahead and half a GOP of pre-roll."""
@@ -76,10 +80,10 @@ def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None
         tb = float(stream.time_base) if stream.time_base is not None else 0.0
         first = float(stream.start_time * stream.time_base) if stream.start_time is not None and tb else 0.0
         fps = info.fps
-        if info.num_frames and info.duration > 0:
+        if info.num_frames and info.duration > 0 and 0.1 < info.num_frames / info.duration < 1000:
             fps = info.num_frames / info.duration  # exact for CFR, the mean rate for VFR
-        if not fps or not math.isfinite(fps):
-            fps = 25.0
+        if not (fps and math.isfinite(fps) and 0.1 < fps < 1000):
+            fps = 25.0  # a header that lies (fuzzed, broken muxer): any sane rate keeps the arithmetic finite
         keys: list[float] = []
         entries = 0
         try:
@@ -94,19 +98,18 @@ def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None
             gop = max(1.0, total / len(keyframe_times))
         else:
             gop = float(UNKNOWN_GOP)
-        t0 = first
         lo = first if start is None else max(first, float(start))
-        duration_end = first + info.duration if info.duration else math.inf
-        hi = duration_end if end is None else min(duration_end, float(end))
+        stream_end = first + info.duration if info.duration > 0 else math.inf
+        hi = stream_end if end is None else min(stream_end, float(end))
         if start is None and end is None:
             n = info.num_frames
-        elif math.isfinite(hi):
-            n = int(math.floor((hi - lo) * fps + 1e-6)) + (1 if end is not None and hi < duration_end else 0)
+        elif math.isfinite(hi) and hi > lo:
+            # frames at lo, lo + 1/fps, ... up to hi (inclusive of a requested end, exclusive of the stream end)
+            n = int(math.floor((hi - lo) * fps + 1e-6)) + (1 if hi < stream_end else 0)
         else:
             n = 0
-        t0 = lo
-        return StreamPlan(num_frames=max(0, int(n)), fps=float(fps), t0=float(t0), gop=float(gop),
-                          keyframe_times=keyframe_times)
+        return StreamPlan(num_frames=max(0, int(n)), fps=float(fps), t0=float(lo), gop=float(gop),
+                          keyframe_times=keyframe_times, from_stream_start=start is None)
     finally:
         container.close()
 
@@ -170,24 +173,32 @@ class _Reader:
         self.cc = cc
         self.tb = float(self.stream.time_base) if self.stream.time_base is not None else 0.0
         self.plan = plan
+        self.t0 = plan.t0
+        self.calibrate = plan.from_stream_start
         self.preroll_until = -math.inf
         self.errors = 0
         self.corrupt = 0
         self.decoded = 0
         self.seeks = 0
+        self.eof = False
         self._skipping = False
         self._frames = self._generate()
-        self.eof = False
-        self.last_index = -1  # estimated index of the last frame handed out (−1: none since the last seek)
+        first = float(self.stream.start_time * self.stream.time_base) if self.stream.start_time is not None and \
+            self.tb else plan.t0
+        self.position: int | None = self.index_of(first) - 1
+        """Index of the last frame handed out; None right after a seek (the decoder sits at a key frame)."""
+        self.fresh = True
+        """No frame handed out since the last seek."""
+        self.max_index = -1
 
     def close(self) -> None:
         self.container.close()
 
     def index_of(self, t: float) -> int:
-        return int(math.floor((t - self.plan.t0) * self.plan.fps + 0.5))
+        return int(math.floor((t - self.t0) * self.plan.fps + 0.5))
 
     def time_of(self, index: int) -> float:
-        return self.plan.t0 + index / self.plan.fps
+        return self.t0 + index / self.plan.fps
 
     def seek(self, index: int) -> None:
         """Position the decoder at the key frame at or before frame ``index``."""
@@ -200,7 +211,8 @@ class _Reader:
         self.seeks += 1
         self._frames = self._generate()
         self.eof = False
-        self.last_index = -1
+        self.position = None
+        self.fresh = True
 
     def _set_skip(self, skip: bool) -> None:
         if skip != self._skipping:
@@ -224,6 +236,7 @@ class _Reader:
                 continue
             for frame in frames:
                 self.decoded += 1
+                self.corrupt += bool(getattr(frame, "is_corrupt", False))
                 if frame.pts is not None and self.tb:
                     t = float(frame.pts * self.tb)
                 else:
@@ -236,7 +249,7 @@ class _Reader:
         if self.eof:
             return None
         try:
-            item = next(self._frames)
+            t, frame = next(self._frames)
         except StopIteration:
             self.eof = True
             return None
@@ -244,17 +257,19 @@ class _Reader:
             self.errors += 1
             self.eof = True
             return None
-        t, frame = item
+        if self.calibrate:  # frame 0 is the first frame that decodes (AVI and others start their pts at 1)
+            self.t0, self.calibrate = t, False
         index = self.index_of(t)
-        self.last_index = index
+        self.position = index
+        self.fresh = False
+        self.max_index = max(self.max_index, index)
         return index, t, frame
 
     def to_decoded(self, index: int, t: float, frame) -> DecodedFrame:
-        corrupt = bool(getattr(frame, "is_corrupt", False))
-        self.corrupt += corrupt
         return DecodedFrame(
             index=index, time=t, pict_type=_pict_type(frame), key_frame=bool(frame.key_frame), luma=_luma_of(frame),
-            mvs=_mv_fields(frame) if self.want_mvs else None, packet_size=0, corrupt=corrupt,
+            mvs=_mv_fields(frame) if self.want_mvs else None, packet_size=0,
+            corrupt=bool(getattr(frame, "is_corrupt", False)),
         )
 
 
@@ -264,6 +279,8 @@ class _Window:
     lo: int
     """Reference frame index: frames in (lo, target] are counted."""
     target: int
+    span: int
+    """Frames the slot stands for (ids[k] − ids[k−1]): the counted energy is scaled up to it."""
     frames: list
 
 
@@ -296,7 +313,6 @@ def windowed_scores(
         raise DecodeError(f"{path}: the container gives no frame count or duration; use mode='full'.")
     from .select import frame_grid
 
-    ids = frame_grid(plan.num_frames)
     rotation = info.rotation
     rows, cols = geometry.row_edges(), geometry.col_edges()
     sub_rows, sub_cols = geometry.row_edges(2), geometry.col_edges(2)
@@ -304,10 +320,10 @@ def windowed_scores(
     scores = np.zeros((NUM_SLOTS, hp, wp), np.float32)
     thumbs = np.zeros((NUM_SLOTS, 2 * hp, 2 * wp), np.float16)
     times = np.full(NUM_SLOTS, math.nan)
-    frame_ids = ids.copy()
+    frame_ids = frame_grid(plan.num_frames)
     stats = {"mvs": 0, "signals": 0.0}
     state: dict = {}
-    work: queue.Queue = queue.Queue(maxsize=2)  # bounded: one window scoring, one waiting, one decoding
+    work: queue.Queue = queue.Queue(maxsize=2)  # bounded: one window scoring, two waiting, one decoding
     sub_area: list[np.ndarray] = []
 
     def score_window(item: _Window) -> None:
@@ -315,8 +331,8 @@ def windowed_scores(
         h, w = frames[0].luma.shape
         energies: dict[int, np.ndarray] = {}
         means: dict[int, np.ndarray] = {}
-        target_local = max(j for j, f in enumerate(frames) if f.index <= item.target) if any(
-            f.index <= item.target for f in frames) else 0
+        before = [j for j, f in enumerate(frames) if f.index <= item.target]
+        target_local = before[-1] if before else 0
 
         def sink(local: int, energy: np.ndarray, block_mean: np.ndarray) -> None:
             energies[local] = energy
@@ -326,17 +342,17 @@ def windowed_scores(
         scorer = FrameScorer(h, w, estimated=estimated, compensation=compensation, sink=sink)
         for j, f in enumerate(frames):
             scorer.push(DecodedFrame(j, f.time, f.pict_type, f.key_frame, f.luma, f.mvs, f.packet_size, f.corrupt))
-        scorer.flush()
+        if len(frames) - 1 - target_local < LOOKAHEAD:
+            scorer.flush()  # the stream ended early; otherwise the look-ahead frames stay unscored (not counted)
         stats["mvs"] += scorer.frames_with_mvs
         counted = [j for j, f in enumerate(frames) if j > 0 and item.lo < f.index <= item.target]
         if item.slot == 0:
-            total = energies[0]  # the first frame of the video is all new, as in full mode
+            total = energies[0]  # the first frame is all new, as in full mode
         elif not accumulate:
-            total = energies[target_local] if target_local > 0 else np.zeros_like(energies[0])
+            total = energies[target_local] if target_local in counted else np.zeros_like(energies[0])
         elif counted:
             total = np.sum([energies[j] for j in counted], axis=0, dtype=np.float32)
-            span = int(item.target - ids[item.slot - 1]) if item.slot else 1
-            total *= np.float32(max(span, 1) / len(counted))
+            total *= np.float32(max(item.span, 1) / len(counted))
         else:
             total = np.zeros_like(energies[0])
         if rotation:
@@ -373,95 +389,99 @@ def windowed_scores(
     thread.start()
     t_start = time.perf_counter()
     keys = plan.keyframe_times
-    carry: list[DecodedFrame] = []  # frames decoded past the previous slot (its look-ahead), reusable
-    last_real = -1  # highest index actually decoded so far (for the end-of-stream fallback)
+    keep = window + 1 + LOOKAHEAD
+    carry: list[DecodedFrame] = []  # the last frames decoded (look-ahead of the previous slot), reusable
+    repeats: list[int] = []  # slots with nothing decodable: they show the previous slot's frame
+    truncated_at = 0  # frames that really exist when the stream ended before the estimated N
     try:
         k = 0
+        redo = False
         while k < NUM_SLOTS:
             _deadline_check(deadline, path, k)
             if "error" in state:
                 break
             target = int(frame_ids[k])
             lo = target if k == 0 else max(target - window, int(frame_ids[k - 1]))
-            hi = target + (LOOKAHEAD if k > 0 else 0)
+            hi = target + (LOOKAHEAD if k else 0)
             frames = [f for f in carry if lo <= f.index <= hi]
-            have_lo = any(f.index <= lo for f in frames)
-            if not have_lo and (reader.last_index < 0 or reader.last_index < lo - 1):
-                if _should_seek(reader, lo, keys, plan):
-                    reader.seek(max(lo, 0))
-                    frames = []
+            pos = reader.position
+            if not any(f.index <= lo for f in frames) and pos is not None and (
+                (pos >= lo and not frames)  # the decoder is past the window (the grid was re-aimed): go back
+                or (pos < lo - 1 and _should_seek(reader, lo, keys, plan))
+            ):
+                reader.seek(lo)
+                frames = []
             reader.preroll_until = reader.time_of(lo)
             retries = 0
-            while (not frames or frames[-1].index < hi) and not reader.eof:
+            overflow = None
+            while not reader.eof and (not frames or frames[-1].index < hi):
+                fresh = reader.fresh and reader.seeks > 0
                 got = reader.next()
                 if got is None:
                     break
                 index, t, frame = got
-                last_real = max(last_real, index)
                 if index < lo:
                     continue
-                if not frames and index > lo + window // 2 and retries < 3 and reader.seeks and lo > 0:
-                    # The seek landed after the window (sparse index): back off and try again.
+                if fresh and not frames and index > lo + window // 2 and lo > 0 and retries < 3:
+                    # The seek landed after the window (a sparse index): back off and try again.
                     retries += 1
-                    back = int(round(plan.fps * 4 ** retries))
-                    reader.seek(max(lo - back, 0))
+                    reader.seek(max(lo - int(round(plan.fps * 4**retries)), 0))
                     continue
-                if frames and index <= frames[-1].index:
-                    if index < frames[-1].index:  # out-of-order timestamps (VFR muxing): keep display order
-                        continue
-                frames.append(reader.to_decoded(index, t, frame))
+                if frames and index < frames[-1].index:  # out-of-order timestamps: keep display order
+                    continue
+                f = reader.to_decoded(index, t, frame)
+                if index > hi:
+                    if k == 0 and not frames:  # slot 0 shows the first frame there is
+                        frames.append(f)
+                    else:
+                        overflow = f
+                    break
+                frames.append(f)
                 _deadline_check(deadline, path, k)
-            if not any(f.index <= target for f in frames):
-                if reader.eof and last_real >= 0 and target > last_real:
-                    # N was over-estimated: the stream ends before this slot. Re-aim the rest of the grid at the
-                    # frames that exist (the last real index) and redo this slot.
-                    end_index = last_real
-                    for j in range(k, NUM_SLOTS):
-                        frame_ids[j] = min(int(frame_ids[j]), end_index)
-                    if k and frame_ids[k] <= frame_ids[k - 1] and not frames:
-                        frame_ids[k] = frame_ids[k - 1]
-                    if frames or target != frame_ids[k]:
-                        if target != frame_ids[k]:
-                            reader.seek(max(int(frame_ids[k]) - window, 0))
-                            carry = []
-                            continue
-                if not frames:
-                    if k == 0:
-                        raise DecodeError(f"{path}: no decodable video frame at the start of the stream. The file "
-                                          "is truncated or corrupt; re-encode it or use mode='full'.")
-                    # Nothing decodable here (a damaged stretch): repeat the previous slot's frame, no energy.
-                    scores[k] = 0.0
-                    thumbs[k] = thumbs[k - 1]
-                    times[k] = times[k - 1]
-                    frame_ids[k] = frame_ids[k - 1]
-                    k += 1
+            if reader.eof and 0 <= reader.max_index < target and not redo:
+                # N was over-estimated (a truncated file, a header that lies): the stream ends before this slot.
+                truncated_at = reader.max_index + 1
+                shown = [f.index for f in frames if f.index <= target]
+                if shown:  # this slot shows the last frames there are; later slots repeat it
+                    frame_ids[k:] = target = shown[-1]
+                else:  # spread the rest of the grid over what is left after the previous slot, then redo this one
+                    prev = int(frame_ids[k - 1]) if k else 0
+                    end_index = max(reader.max_index, prev)
+                    frame_ids[k:] = np.floor(np.linspace(prev, end_index, NUM_SLOTS - k + 1))[1:].astype(np.int64)
+                    carry = (carry + frames)[-keep:]
+                    redo = True
                     continue
-            carry = [f for f in frames if f.index > target]
-            work.put(_Window(k, lo, target, frames))
+            if not frames:
+                if k == 0:
+                    raise DecodeError(f"{path}: no decodable video frame at the start of the stream. The file is "
+                                      "truncated or corrupt; re-encode it or use mode='full'.")
+                repeats.append(k)  # nothing decodable here (a damaged stretch): no energy, previous frame
+                frame_ids[k] = frame_ids[k - 1]
+            else:
+                span = target - int(frame_ids[k - 1]) if k else 1
+                work.put(_Window(k, lo, target, span, frames))
+            carry = (frames + ([overflow] if overflow is not None else []))[-keep:]
             k += 1
+            redo = False
     finally:
         work.put(None)
         thread.join()
         reader.close()
     if "error" in state:
         raise state["error"]
-    decode_time = time.perf_counter() - t_start
-    for j in range(1, NUM_SLOTS):  # the end-of-stream fallback may have left slots without a time
-        if not times[j] == times[j]:
-            times[j] = times[j - 1]
+    for k in repeats:
+        thumbs[k], times[k] = thumbs[k - 1], times[k - 1]
     return WindowedScores(
         scores=scores, thumbnails=thumbs, frame_ids=frame_ids.astype(np.int64), timestamps=times,
-        num_frames=plan.num_frames, frames_with_mvs=int(stats["mvs"]), damaged=int(reader.errors + reader.corrupt),
-        decoded=reader.decoded, seeks=reader.seeks,
-        timings={"decode": decode_time - 0.0, "signals": float(stats["signals"])},
+        num_frames=truncated_at or plan.num_frames, frames_with_mvs=int(stats["mvs"]),
+        damaged=int(reader.errors + reader.corrupt), decoded=reader.decoded, seeks=reader.seeks,
+        timings={"decode": time.perf_counter() - t_start, "signals": float(stats["signals"])},
     )
 
 
 def _should_seek(reader: _Reader, lo: int, keys: np.ndarray, plan: StreamPlan) -> bool:
     """Seek when the key frame before the window lies past where the decoder is now (decoding on would cost more)."""
-    if reader.last_index < 0 and reader.seeks == 0 and reader.decoded == 0:
-        return lo > 0  # fresh reader at the start of the file
-    here = reader.last_index
+    here = reader.position if reader.position is not None else -1
     if keys.size:
         t_lo = reader.time_of(lo)
         pos = int(np.searchsorted(keys, t_lo + 0.5 / plan.fps, side="right")) - 1
@@ -469,3 +489,26 @@ def _should_seek(reader: _Reader, lo: int, keys: np.ndarray, plan: StreamPlan) -
             return False
         return reader.index_of(float(keys[pos])) > here + 1
     return lo - here > plan.gop
+
+
+def select_windowed(
+    path: str | os.PathLike,
+    info: VideoInfo,
+    plan: StreamPlan,
+    geometry: Geometry,
+    *,
+    estimated: bool,
+    compensation: str,
+    fast_decode: bool,
+    accumulate: bool,
+    deadline: float | None,
+) -> tuple[WindowedScores, bool]:
+    """:func:`windowed_scores`, falling back to estimated motion when an MV codec exported no vectors (all-intra).
+    Returns the scores and whether motion was estimated."""
+    res = windowed_scores(path, info, plan, geometry, estimated=estimated, compensation=compensation,
+                          fast_decode=fast_decode, accumulate=accumulate, deadline=deadline)
+    if not estimated and res.frames_with_mvs == 0:
+        estimated = True
+        res = windowed_scores(path, info, plan, geometry, estimated=True, compensation=compensation,
+                              fast_decode=fast_decode, accumulate=accumulate, deadline=deadline)
+    return res, estimated

@@ -34,8 +34,8 @@ from codec_select.errors import CodecSelectError  # noqa: E402
 from codec_select.geometry import Geometry  # noqa: E402
 from codec_select.pipeline import build_mosaic  # noqa: E402
 
-TINY = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, patch_size=14,
-            initializer_range=0.2)
+TINY = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "patch_size": 14, "initializer_range": 0.2}
 SIDE = 56  # 4×4 cells of 14 px: a 64-slot grid of 1024 positions
 CELLS = (SIDE // 14) ** 2
 TOL = {torch.float32: 1e-5, torch.bfloat16: 3e-2, torch.float16: 3e-2}
@@ -150,7 +150,8 @@ def test_checkpoint_filter_strips_wrapper_prefixes(tmp_path, model, clip):
     wrapped = load_encoder(tmp_path / "wrapped", device="cpu")
     for key, value in model.state_dict().items():
         assert torch.equal(value, wrapped.state_dict()[key])
-    assert checkpoint_filter_fn({"a.embeddings.patch_embedding.weight": 1, "b.x": 2}) == {"embeddings.patch_embedding.weight": 1}
+    only = checkpoint_filter_fn({"a.embeddings.patch_embedding.weight": 1, "b.x": 2})
+    assert only == {"embeddings.patch_embedding.weight": 1}
     with pytest.raises(ValueError, match="several encoders"):
         checkpoint_filter_fn({"a.embeddings.patch_embedding.weight": 1, "b.embeddings.patch_embedding.weight": 2})
 
@@ -294,12 +295,12 @@ def test_sdpa_equals_eager(model, clip):
     idx = _sorted_indices(3 * CELLS, seed=9)
     items = [clip[:, :, :2], clip[:, :, 2:5]]
     with torch.no_grad():
-        model.config._attn_implementation = "eager"
+        model.set_attn_implementation("eager")
         try:
             eager = model(clip, visible_indices=idx[None])
             eager_packed = model.forward_packed(items)
         finally:
-            model.config._attn_implementation = "sdpa"
+            model.set_attn_implementation("sdpa")
         sdpa = model(clip, visible_indices=idx[None])
         sdpa_packed = model.forward_packed(items)
     _close(eager.last_hidden_state, sdpa.last_hidden_state)
@@ -318,7 +319,8 @@ def test_uniform_16_frames_quick_start_semantics(model):
     idx = (slots[:, None] * CELLS + torch.arange(CELLS)).reshape(1, -1)
     clip64 = torch.randn(1, 3, 64, SIDE, SIDE, generator=g)
     clip64[:, :, slots] = video16
-    positions = torch.stack(torch.meshgrid(slots, torch.arange(4), torch.arange(4), indexing="ij"), -1).reshape(1, -1, 3)
+    thw = torch.meshgrid(slots, torch.arange(4), torch.arange(4), indexing="ij")
+    positions = torch.stack(thw, -1).reshape(1, -1, 3)
     with torch.no_grad():
         quick = model(video16, visible_indices=idx)
         sparse = model(clip64, visible_indices=idx)
@@ -400,6 +402,8 @@ def test_attention_backend_resolution(caplog):
     assert resolve_attn_implementation("eager") == "eager"
     with pytest.raises(ValueError, match=re.escape("Invalid attn_implementation ('flex')")):
         resolve_attn_implementation("flex")
+    with pytest.raises(ValueError, match=re.escape("Invalid attn_implementation ('flex')")):
+        OneVisionEncoderModel(OneVisionEncoderConfig(**TINY)).set_attn_implementation("flex")
     with caplog.at_level(logging.INFO, logger="codec_select.encoder"):
         assert resolve_attn_implementation("auto", device="cpu", dtype=torch.float32) == "sdpa"
     assert "using sdpa" in caplog.text
@@ -435,7 +439,7 @@ def test_large_config_bf16_on_cuda_sdpa_vs_eager():
     x = torch.randn(1, 3, 16, 224, 224, device="cuda", dtype=torch.bfloat16)
     with torch.no_grad():
         sdpa = model(x, visible_indices=idx[None]).last_hidden_state
-        model.config._attn_implementation = "eager"
+        model.set_attn_implementation("eager")
         eager = model(x, visible_indices=idx[None]).last_hidden_state
     assert sdpa.shape == (1, 4096, 1024) and torch.isfinite(sdpa).all()
     assert (sdpa.float() - eager.float()).abs().mean() < TOL[torch.bfloat16]
@@ -449,7 +453,7 @@ def test_flash_varlen_matches_sdpa_on_a_packed_batch():
     indices = [_sorted_indices_grid(g * 256, 64 * 256, seed=g).cuda() for g in (8, 16, 4)]
     with torch.no_grad():
         flash = model.forward_packed(items, indices)
-        model.config._attn_implementation = "sdpa"
+        model.set_attn_implementation("sdpa")
         sdpa = model.forward_packed(items, indices)
     assert (flash.last_hidden_state.float() - sdpa.last_hidden_state.float()).abs().mean() < TOL[torch.bfloat16]
     assert (flash.pooler_output.float() - sdpa.pooler_output.float()).abs().mean() < TOL[torch.bfloat16]

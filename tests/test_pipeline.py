@@ -26,8 +26,8 @@ from codec_select.pipeline import (  # noqa: E402
 from codec_select.selection import Selection  # noqa: E402
 from codec_select.video import probe, read_frames  # noqa: E402
 
-TINY = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, patch_size=14,
-            initializer_range=0.2)
+TINY = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "patch_size": 14, "initializer_range": 0.2}
 VIDEOS = SHARED_VIDEOS
 needs_videos = pytest.mark.skipif(len(VIDEOS) < 2, reason="../shared/videos not found")
 
@@ -70,14 +70,20 @@ def uniform_indices(frames: int, cells: int = 256) -> tuple[np.ndarray, np.ndarr
     return slots, (slots[:, None] * cells + np.arange(cells)).ravel()
 
 
+def codec_like(path, k: int, seed: int) -> Selection:
+    """Slot 0 full + random cells of slots 1..63 over the first 100 frames (decodes fast)."""
+    rest = np.random.default_rng(seed).choice(np.arange(256, 64 * 256), k - 256, replace=False)
+    return hand_selection(path, np.concatenate([np.arange(256), rest]), policy="topk")
+
+
 @pytest.fixture(scope="module")
-def selections():
-    """The selector's own output on the two shared clips, at two budgets (a batch with different K)."""
+def selection():
+    """The selector's own output on a shared clip."""
     if len(VIDEOS) < 2:
         pytest.skip("../shared/videos not found")
     from codec_select.select import select_patches
 
-    return [select_patches(VIDEOS[0], budget=1024), select_patches(VIDEOS[1], budget=2048)]
+    return select_patches(VIDEOS[0], budget=1024)
 
 
 # --- preprocessing ----------------------------------------------------------------------------------------------
@@ -94,7 +100,8 @@ def test_preprocess_matches_pil(name, h, w):
     reference = geo.to_canvas(img).astype(np.float32)
     ours = preprocess_frames(img[None], geo, normalize=False)[0].permute(1, 2, 0).numpy()
     diff = np.abs(ours - reference)
-    assert diff.max() <= 2.0 and diff.mean() < 0.01, (diff.max(), diff.mean())  # PIL: fixed-point, uint8 between passes
+    # PIL works in fixed point with uint8 between its two passes: a level or two off on a few % of the pixels
+    assert diff.max() <= 2.0 and (diff > 0).mean() < 0.03, (diff.max(), (diff > 0).mean())
     normed = preprocess_frames(np.stack([img, img]), geo, chunk=1)
     expected = (torch.from_numpy(ours).permute(2, 0, 1) / 255.0 - torch.tensor(CLIP_MEAN)[:, None, None]) \
         / torch.tensor(CLIP_STD)[:, None, None]
@@ -130,6 +137,41 @@ def test_build_mosaic_layout_and_errors():
         build_mosaic(frames[:10], idx, geo)
 
 
+@needs_videos
+def test_llava576_cells_become_14px_encoder_patches(model):
+    """llava576: 16-px cells on the 576 letterbox; frames are resized 576 → 504 once so every cell is one 14-px
+    encoder patch (the reference feeds 504² images to the encoder)."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (180, 320, 3), dtype=np.uint8)
+    geo = make_geometry("llava576", 180, 320)
+    frames504 = preprocess_frames(img[None], geo, patch_size=14, normalize=False)
+    assert frames504.shape == (1, 3, 504, 504)
+    from PIL import Image
+
+    pil = np.asarray(Image.fromarray(geo.to_canvas(img)).resize((504, 504), Image.Resampling.BICUBIC))
+    diff = np.abs(frames504[0].permute(1, 2, 0).numpy() - pil)
+    assert diff.max() <= 2 and (diff > 0).mean() < 0.03
+    info = probe(VIDEOS[0])
+    geo = make_geometry("llava576", *info.upright_hw)
+    target = 1296 * 9 + 700  # slot 9, row 19, col 16
+    pool = np.setdiff1d(np.arange(1296, 64 * 1296), [target])
+    flat = np.sort(np.concatenate([np.arange(1296), [target], rng.choice(pool, 1295, replace=False)]))
+    ids = np.floor(np.linspace(0, 99, 64)).astype(np.int64)
+    sel = Selection(visible_indices=flat.astype(np.int64), frame_ids=ids, timestamps=ids / 30.0,
+                    scores=np.zeros((64, 36, 36), np.float32), geometry=geo, signals="codec-mv", codec=info.codec,
+                    policy="topk", video=str(VIDEOS[0]), num_frames=100)
+    mosaic, idx = encoder_inputs(sel, patch_size=14)
+    assert mosaic.shape == (1, 3, 2, 504, 504)
+    j = int(np.searchsorted(flat, target))
+    slot_frame = preprocess_frames(read_frames(sel.video, ids[[9]]), geo, patch_size=14)[0]
+    g, cell = divmod(j, 1296)
+    r, c = divmod(cell, 36)
+    got = mosaic[0, :, g, r * 14 : r * 14 + 14, c * 14 : c * 14 + 14]
+    _close(got, slot_frame[:, 19 * 14 : 20 * 14, 16 * 14 : 17 * 14], 0)
+    out = select_and_encode(sel, model=model)
+    assert out.last_hidden_state.shape == (2592, 128)
+
+
 # --- end to end -------------------------------------------------------------------------------------------------
 
 
@@ -144,8 +186,8 @@ def test_select_and_encode_end_to_end(tiny_dir):
 
 
 @needs_videos
-def test_pipeline_mosaic_equals_sparse_on_all_64_slots(model, selections):
-    sel = selections[0]
+def test_pipeline_mosaic_equals_sparse_on_all_64_slots(model, selection):
+    sel = selection
     mosaic, idx = encoder_inputs(sel)
     assert mosaic.shape == (1, 3, 4, 224, 224) and idx.shape == (1, 1024)
     frames = preprocess_frames(read_frames(sel.video, sel.frame_ids), sel.geometry)  # [64, 3, 224, 224]
@@ -171,7 +213,8 @@ def test_uniform_selection_matches_the_quick_start_call(model):
 
 
 @needs_videos
-def test_batch_of_two_videos_equals_each_alone(model, selections):
+def test_batch_of_two_videos_equals_each_alone(model):
+    selections = [codec_like(VIDEOS[0], 1024, seed=1), codec_like(VIDEOS[1], 2048, seed=2)]
     batch = select_and_encode(selections, model=model, batch_size=2)
     assert [b.last_hidden_state.shape[0] for b in batch] == [1024, 2048]
     assert all(b.timings["batch"] == 2 for b in batch)
@@ -195,9 +238,9 @@ class ReferenceStyleModule(torch.nn.Module):
 
 
 @needs_videos
-def test_foreign_module_gets_same_shape_groups(model, selections):
+def test_foreign_module_gets_same_shape_groups(model):
     foreign = ReferenceStyleModule(model)
-    items = [selections[0], selections[1], selections[0]]
+    items = [codec_like(VIDEOS[0], 1024, seed=3), codec_like(VIDEOS[1], 2048, seed=4), codec_like(VIDEOS[0], 1024, 5)]
     ours = select_and_encode(items, model=model, batch_size=3)
     theirs = select_and_encode(items, model=foreign, batch_size=3)
     assert sorted(foreign.calls) == [(1, 3, 8, 224, 224), (2, 3, 4, 224, 224)]

@@ -35,15 +35,17 @@ _LAZY = {
     "OneVisionEncoderConfig": ".modeling",
     "OneVisionEncoderModel": ".modeling",
     "OneVisionEncoderPackedOutput": ".modeling",
-    "load_encoder": ".modeling",
+    "load_encoder": ".loading",
     "checkpoint_filter_fn": ".modeling",
-    "count_parameters": ".modeling",
+    "count_parameters": ".loading",
     "register_auto_classes": ".modeling",
     "ATTENTION_BACKENDS": ".attention",
     "resolve_attn_implementation": ".attention",
 }
 
-INSTALL_HINT = 'The encoder needs torch, transformers, safetensors and huggingface_hub: pip install "codec-select[encoder]"'
+INSTALL_HINT = (
+    'The encoder needs torch, transformers, safetensors and huggingface_hub: pip install "codec-select[encoder]"'
+)
 
 
 def __getattr__(name: str):

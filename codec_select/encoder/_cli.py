@@ -63,7 +63,8 @@ def run_encode(args: argparse.Namespace) -> int:
     print(result.selection.summary())
     t = result.timings
     print(f"encoder  {args.model}: {tokens[0]} tokens -> {list(tokens)} on {result.last_hidden_state.device} "
-          f"({result.last_hidden_state.dtype}); prepare {t['prepare'] * 1000:.0f} ms, encode {t['encode'] * 1000:.0f} ms")
+          f"({result.last_hidden_state.dtype}); prepare {t['prepare'] * 1000:.0f} ms, "
+          f"encode {t['encode'] * 1000:.0f} ms")
     if written:
         print(f"wrote    {written}")
     return 0

@@ -63,7 +63,9 @@ def resolve_checkpoint_dir(
             f"{text} is a file; pass the folder that holds config.json and model.safetensors, or a Hub id."
         )
     if not _HUB_ID.match(text) or text.startswith((".", "~")):
-        raise WeightsNotFoundError(f"{text}: no such folder. Pass a folder with config.json + model.safetensors, or a Hub id.")
+        raise WeightsNotFoundError(
+            f"{text}: no such folder. Pass a folder with config.json + model.safetensors, or a Hub id."
+        )
     try:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError

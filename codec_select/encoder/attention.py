@@ -135,9 +135,13 @@ def resolve_attn_implementation(
         if not flash_attn_available():
             raise ImportError(f"attn_implementation='flash_attention_2' needs flash-attn: {FLASH_INSTALL}")
         if dev is not None and dev.type != "cuda":
-            raise ValueError(f"flash_attention_2 needs a CUDA device, got device={str(dev)!r}. Use 'sdpa' on {dev.type}.")
+            raise ValueError(
+                f"flash_attention_2 needs a CUDA device, got device={str(dev)!r}. Use 'sdpa' on {dev.type}."
+            )
         if dtype is not None and not half:
-            raise ValueError(f"flash_attention_2 needs dtype float16 or bfloat16, got {dtype}. Pass dtype=torch.bfloat16.")
+            raise ValueError(
+                f"flash_attention_2 needs dtype float16 or bfloat16, got {dtype}. Pass dtype=torch.bfloat16."
+            )
         return name
     if name == "auto":
         reasons = []

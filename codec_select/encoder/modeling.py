@@ -1,8 +1,8 @@
 """OneVision-Encoder (ViT-L/14 with a 3D RoPE over a 64-frame grid) in plain PyTorch, loadable without remote code.
 
 Top to bottom: config → modules (embeddings, rotary, attention, MLP, layer, encoder, pooling head) → model →
-:func:`checkpoint_filter_fn` → :func:`load_encoder`. Submodules carry the published checkpoint's names, so its
-``model.safetensors`` loads with ``strict=True`` and no renaming.
+:func:`checkpoint_filter_fn`; :mod:`.loading` reads the weights. Submodules carry the published checkpoint's
+names, so its ``model.safetensors`` loads with ``strict=True`` and no renaming.
 
 Behaviour kept exactly as trained (do not "fix"):
 
@@ -26,9 +26,7 @@ SDPA by default (see :mod:`.attention`).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,7 +38,6 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from .._packing import PackedSeqs, gather_rope, rope_positions_thw
-from ._hub import DEFAULT_MODEL_ID, WeightsNotFoundError, resolve_checkpoint_dir, weight_files
 from .attention import ATTENTION_BACKENDS, resolve_attn_implementation
 
 __all__ = [
@@ -48,8 +45,6 @@ __all__ = [
     "OneVisionEncoderModel",
     "OneVisionEncoderPackedOutput",
     "checkpoint_filter_fn",
-    "load_encoder",
-    "count_parameters",
     "register_auto_classes",
 ]
 
@@ -107,7 +102,9 @@ def _check_config(config: OneVisionEncoderConfig) -> None:
         raise ValueError(f"head_dim {2 * half} must be a multiple of 32 for the 4:6:6 RoPE split (64 in every "
                          "published size); choose hidden_size / num_attention_heads accordingly.")
     if config.layer_norm_type not in ("layer_norm", "rms_norm"):
-        raise ValueError(f"Invalid layer_norm_type ({config.layer_norm_type!r}). Supported values are layer_norm, rms_norm.")
+        raise ValueError(
+            f"Invalid layer_norm_type ({config.layer_norm_type!r}). Supported values are layer_norm, rms_norm."
+        )
 
 
 def _norm(config: OneVisionEncoderConfig) -> nn.Module:
@@ -190,7 +187,8 @@ class OneVisionEncoderAttention(nn.Module):
         impl = self.config._attn_implementation or "sdpa"
         backend = ATTENTION_BACKENDS.get(impl)
         if backend is None:
-            raise ValueError(f"Invalid attn_implementation ({impl!r}). Supported values are {', '.join(ATTENTION_BACKENDS)}.")
+            supported = ", ".join(ATTENTION_BACKENDS)
+            raise ValueError(f"Invalid attn_implementation ({impl!r}). Supported values are {supported}.")
         dropout = self.config.attention_dropout if self.training else 0.0
         out = backend(q, k, v, seqs, scale=self.scale, dropout_p=dropout)
         return self.out_proj(out.reshape(n, -1))
@@ -334,6 +332,14 @@ class OneVisionEncoderModel(OneVisionEncoderPreTrainedModel):
         self.head = OneVisionEncoderPoolingHead(config) if config.use_head else None
         self.post_init()
 
+    def set_attn_implementation(self, attn_implementation: str, **kwargs) -> None:
+        """Switch the attention backend in place (``"sdpa"``, ``"eager"``, ``"flash_attention_2"``, ``"auto"``),
+        checked against the model's device and dtype."""
+        param = next(self.parameters())
+        self.config._attn_implementation = resolve_attn_implementation(
+            attn_implementation, device=param.device, dtype=param.dtype
+        )
+
     def forward(
         self,
         pixel_values: torch.Tensor,
@@ -412,15 +418,18 @@ class OneVisionEncoderModel(OneVisionEncoderPreTrainedModel):
             if idx.dim() != 2 or idx.shape[0] != b:
                 raise ValueError(f"visible_indices must be [B, N] with B={b}, got {tuple(visible_indices.shape)}.")
             n = idx.shape[1]
-            limit = total if n != total else t_rope * grid_h * grid_w
+            # sparse mode gathers from the clip's patches; mosaic mode only reads positions on the RoPE grid
+            limit, what = (total, "patches of the clip") if n != total else (
+                t_rope * grid_h * grid_w, f"the {t_rope}x{grid_h}x{grid_w} RoPE grid")
             if n == 0 or int(idx.min()) < 0 or int(idx.max()) >= limit:
-                raise ValueError(f"visible_indices must lie in [0, {limit}) ({'patches of the clip' if n != total else f'the {t_rope}x{grid_h}x{grid_w} RoPE grid'}).")
+                raise ValueError(f"visible_indices must lie in [0, {limit}) ({what}).")
         tokens = embeds if n == total else embeds.gather(1, idx[..., None].expand(-1, -1, embeds.shape[-1]))
         if patch_positions is not None:
             positions = patch_positions.to(device=device, dtype=torch.float32)
             positions = positions.expand(b, -1, -1) if positions.dim() == 2 else positions
             if positions.shape != (b, n, 3):
-                raise ValueError(f"patch_positions must be [B, N, 3] = [{b}, {n}, 3], got {tuple(patch_positions.shape)}.")
+                raise ValueError(
+                    f"patch_positions must be [B, N, 3] = [{b}, {n}, 3], got {tuple(patch_positions.shape)}.")
         else:
             positions = rope_positions_thw(idx, (t_rope, grid_h, grid_w)).to(torch.float32)
         return self.layernorm_pre(tokens), positions
@@ -451,95 +460,6 @@ def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor]) -> dict[str, to
     prefix = prefixes[0] if prefixes else ""
     out = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
     return {key: value for key, value in out.items() if not key.startswith("video_rope.")}
-
-
-def count_parameters(config: OneVisionEncoderConfig | None = None) -> int:
-    """Number of parameters for ``config`` (default: the large model), computed on the meta device (no memory)."""
-    with torch.device("meta"):
-        model = OneVisionEncoderModel(config if config is not None else OneVisionEncoderConfig())
-    return sum(p.numel() for p in model.parameters())
-
-
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16, "half": torch.float16}
-
-
-def _resolve_dtype(dtype, device: torch.device) -> torch.dtype | None:
-    if dtype is None:
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        return None
-    if dtype not in _DTYPES:
-        raise ValueError(f"Invalid dtype ({dtype!r}). Supported values are a torch.dtype, 'auto', {', '.join(_DTYPES)}.")
-    return _DTYPES[dtype]
-
-
-def _read_config(folder) -> OneVisionEncoderConfig:
-    path = folder / "config.json"
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{folder}: no config.json; it is not a OneVision-Encoder checkpoint folder.")
-    raw = json.loads(path.read_text())
-    if raw.get("model_type", OneVisionEncoderConfig.model_type) != OneVisionEncoderConfig.model_type:
-        raise ValueError(f"{path}: model_type {raw['model_type']!r} is not {OneVisionEncoderConfig.model_type!r}.")
-    raw.pop("model_type", None)
-    return OneVisionEncoderConfig(**raw)
-
-
-def load_encoder(
-    name_or_path: str | os.PathLike = DEFAULT_MODEL_ID,
-    *,
-    dtype: torch.dtype | str | None = None,
-    device: torch.device | str | None = None,
-    attn_implementation: str = "sdpa",
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    local_files_only: bool = False,
-) -> OneVisionEncoderModel:
-    """Load OneVision-Encoder weights from a Hub id or a local folder (safetensors only, strict keys, no remote code).
-
-    Args:
-        name_or_path: ``"lmms-lab-encoder/onevision-encoder-large"`` (also ``"lmms-lab/..."``) or a folder holding
-            ``config.json`` and ``model.safetensors`` (or a sharded ``model.safetensors.index.json``).
-        dtype: parameter dtype; default bfloat16 on CUDA, float32 elsewhere; ``"auto"`` keeps the stored dtype.
-        device: default ``"cuda"`` when available, else ``"cpu"``.
-        attn_implementation: ``"sdpa"`` (default), ``"eager"``, ``"flash_attention_2"`` or ``"auto"``.
-        revision, cache_dir, local_files_only: passed to ``huggingface_hub.snapshot_download``.
-
-    Returns the model in eval mode. Raises :class:`WeightsNotFoundError` (saying how to download the weights) when
-    they are neither local nor reachable, and ``ValueError`` listing the keys when the checkpoint does not match.
-    """
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    want = _resolve_dtype(dtype, dev)
-    impl = resolve_attn_implementation(attn_implementation, device=dev, dtype=want)
-    folder = resolve_checkpoint_dir(name_or_path, revision=revision, cache_dir=cache_dir,
-                                    local_files_only=local_files_only)
-    config = _read_config(folder)
-    config._attn_implementation = impl
-    config.name_or_path = os.fspath(name_or_path)
-    from safetensors.torch import load_file
-
-    state: dict[str, torch.Tensor] = {}
-    for file in weight_files(folder):
-        state.update(load_file(file, device=str(dev)))
-    state = checkpoint_filter_fn(state)
-    with torch.device("meta"):
-        model = OneVisionEncoderModel(config)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k]))
-    if missing or unexpected or wrong:
-        raise ValueError(
-            f"{folder}: checkpoint does not match {type(model).__name__} ({len(missing)} missing, {len(unexpected)} "
-            f"unexpected, {len(wrong)} wrong shape): missing {missing[:5]}, unexpected {unexpected[:5]}, "
-            f"wrong shape {[(k, tuple(state[k].shape), tuple(expected[k])) for k in wrong[:5]]}."
-        )
-    if want is not None:
-        state = {k: v.to(want) if v.is_floating_point() else v for k, v in state.items()}
-    model.load_state_dict(state, strict=True, assign=True)
-    return model.eval()
 
 
 def register_auto_classes() -> None:

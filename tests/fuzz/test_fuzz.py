@@ -1,0 +1,61 @@
+"""A short fuzz run in CI: hypothesis mutates small valid clips (bit flips, header integers, inserted, deleted,
+duplicated and truncated bytes); every case ends in a Selection or a typed error naming the file, within a time
+limit. In-process, so a segfault would take the test run down with it (the long run, ``run_fuzz.py``, isolates each
+case in a subprocess and reports segfaults and hangs)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mutate import INTERESTING, SEEDS, apply_ops, make_seeds, run_case
+
+CASE_LIMIT_S = 20.0
+_DIR = Path(tempfile.mkdtemp(prefix="codec_select_fuzz_"))
+_SEED_BYTES: dict[str, bytes] = {}
+
+
+def _seeds() -> dict[str, bytes]:
+    if not _SEED_BYTES:
+        _SEED_BYTES.update(make_seeds(_DIR / "seeds"))
+    return _SEED_BYTES
+
+
+frac = st.floats(0.0, 1.0, exclude_max=True, allow_nan=False)
+op = st.one_of(
+    st.tuples(st.just("flip"), frac, st.integers(0, 7)),
+    st.tuples(st.just("set"), frac, st.integers(0, 255)),
+    st.tuples(st.just("int32"), frac, st.sampled_from(INTERESTING), st.booleans()),
+    st.tuples(st.just("fill"), frac, st.integers(1, 512), st.sampled_from([0, 0xFF, 0x47])),
+    st.tuples(st.just("insert"), frac, st.lists(st.integers(0, 255), min_size=1, max_size=32)),
+    st.tuples(st.just("delete"), frac, st.integers(1, 256)),
+    st.tuples(st.just("copy"), frac, frac, st.integers(1, 2048)),
+    st.tuples(st.just("truncate"), frac),
+)
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(seed=st.sampled_from(sorted(SEEDS)), ops=st.lists(op, min_size=1, max_size=5),
+       mode=st.sampled_from(["full", "windowed"]))
+def test_mutated_clips_never_crash(seed, ops, mode):
+    path = _DIR / f"case{Path(seed).suffix}"
+    path.write_bytes(apply_ops(_seeds()[seed], ops))
+    t0 = time.perf_counter()
+    outcome = run_case(path, mode, timeout=CASE_LIMIT_S / 2)
+    assert time.perf_counter() - t0 < CASE_LIMIT_S, f"{seed} {ops} {mode}: took too long"
+    assert outcome == "ok" or outcome.startswith("error:")
+
+
+def test_unmutated_seeds_select():
+    for name, data in _seeds().items():
+        path = _DIR / f"clean_{name}"
+        path.write_bytes(data)
+        for mode in ("full", "windowed"):
+            assert run_case(path, mode) == "ok", (name, mode)
