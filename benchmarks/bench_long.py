@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -125,7 +124,8 @@ out["seconds"] = time.perf_counter() - t
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve from the parent, VmHWM belongs to this process image
 with open("/proc/self/status") as f:
     hwm = [line for line in f if line.startswith("VmHWM:")]
-out["peak_rss_mib"] = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak_kib = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out["peak_rss_mib"] = peak_kib / 1024
 print(json.dumps(out))
 """
 
@@ -196,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
-    from codec_select._bench import system_metadata
     from codec_select.kernels import warmup
+
+    from codec_select._bench import system_metadata
 
     results: dict = {"system_metadata": system_metadata()}
     t = time.perf_counter()

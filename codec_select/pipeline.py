@@ -30,9 +30,13 @@ from .encoder._hub import DEFAULT_MODEL_ID
 from .geometry import CLIP_MEAN, CLIP_STD, GEOMETRIES, Geometry
 from .selection import NUM_SLOTS, Selection
 
-__all__ = ["EncodedVideo", "select_and_encode", "preprocess_frames", "build_mosaic", "encoder_inputs"]
+__all__ = [
+    "EncodedVideo", "select_and_encode", "preprocess_frames", "build_mosaic", "encoder_inputs", "encoder_benchmark",
+]
 
 _FIXED_CELLS = {"ap224": 256, "llava576": 1296}
+ENCODER_PATCH = 14
+"""Patch size of every published OneVision-Encoder (the llava576 canvas is resized so its cells match it)."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -237,12 +241,13 @@ def encoder_inputs(
     *,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
-    patch_size: int | None = None,
+    patch_size: int | None = ENCODER_PATCH,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mosaic ``[1, 3, K/(Hp·Wp), H, W]`` and ``visible_indices [1, K]`` for one selection.
 
     Only the slots that hold a kept cell are decoded, and a decoded frame shown at several slots (short videos)
-    is decoded and resized once. ``patch_size``: the encoder's (see :func:`preprocess_frames`)."""
+    is decoded and resized once. ``patch_size``: the encoder's (default 14, so ``llava576`` mosaics come out at
+    504²; ``None`` keeps the geometry's canvas; see :func:`preprocess_frames`)."""
     geo = selection.geometry
     slots = np.unique(selection.visible_indices // geo.cells)
     ids, inverse = np.unique(selection.frame_ids[slots], return_inverse=True)
@@ -312,7 +317,7 @@ def select_and_encode(
     budget: int | None = None,
     geometry: str = "ap224",
     device: torch.device | str | None = None,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = None,
     attn_implementation: str = "sdpa",
     batch_size: int = 4,
     output_hidden_states: bool = False,
@@ -347,7 +352,7 @@ def select_and_encode(
         raise ValueError(f"Invalid batch_size ({batch_size}). It must be >= 1.")
     encoder = _as_encoder(model, device, dtype, attn_implementation)
     param = next(encoder.parameters())
-    patch_size = getattr(getattr(encoder, "config", None), "patch_size", None)
+    patch_size = getattr(getattr(encoder, "config", None), "patch_size", ENCODER_PATCH)
     results: list[EncodedVideo] = []
     for first in range(0, len(items), batch_size):
         batch, inputs, times = [], [], []
@@ -373,3 +378,10 @@ def select_and_encode(
             tm.update(encode=encode, batch=len(batch))
             results.append(EncodedVideo(sel, last, pooled, hidden, tm))
     return results[0] if single else results
+
+
+def encoder_benchmark(video: str | os.PathLike | None = None, **options) -> dict:
+    """Encoder timings for ``codec-select bench``; see :func:`codec_select.encoder.benchmark.encoder_benchmark`."""
+    from .encoder.benchmark import encoder_benchmark as run
+
+    return run(video, **options)

@@ -33,7 +33,16 @@ from .geometry import Geometry
 from .kernels import block_means, pool_cells
 from .selection import NUM_SLOTS
 from .signals import LOOKAHEAD, THUMB_BLOCK, FrameScorer
-from .video import MV_CODECS, DecodedFrame, VideoInfo, _luma_of, _mv_fields, _pict_type, open_container, upright
+from .video import (
+    MV_CODECS,
+    DecodedFrame,
+    VideoInfo,
+    _luma_of,
+    _mv_fields,
+    _pict_type,
+    open_container,
+    upright,
+)
 
 __all__ = [
     "WINDOW", "MODES", "StreamPlan", "plan_stream", "choose_mode", "windowed_scores", "select_windowed",
@@ -44,11 +53,23 @@ MODES = ("auto", "full", "windowed")
 WINDOW = 8
 """Frames accumulated before each slot's frame (the slot frame included)."""
 UNKNOWN_GOP = 250
-"""Key-frame interval assumed when the container has no index (x264's default ``keyint``): a pessimistic guess
-that makes ``auto`` stay in full mode unless the video is clearly long."""
-SWITCH_FACTOR = 1.5
-"""``auto`` goes windowed when N > SWITCH_FACTOR · 64 · (W + 1 + LOOKAHEAD + GOP/2); see :func:`choose_mode`."""
+"""Key-frame interval assumed when the container has no index (x264's default ``keyint``): then a window is only
+reached by seeking when it lies more than this many frames ahead (decoding on is cheaper otherwise)."""
+SWITCH_FACTOR = 2.5
+"""``auto`` goes windowed when N > SWITCH_FACTOR · 64 · (W + 1 + LOOKAHEAD), i.e. at least 2.5× the frames a
+window decodes and scores per slot (N > 2080 for W = 8: 69 s at 30 fps). Measured with
+``benchmarks/bench_long.py --switch`` (720p H.264, 3 B-frames, 2 shared cores; full ÷ windowed selection time):
 
+    frames per slot (N/64)   10        20         40         80
+    GOP 12                   1.12×     1.38×      2.61×      5.03×
+    GOP 48                   1.09×     1.56×      2.50×      4.28×
+    GOP 250                  0.99×     1.44×      2.12×      2.99×
+
+Windowed costs about the same at any GOP: a window whose key frame lies behind the decoder is reached by decoding
+on (non-reference frames skipped, nothing read or scored), one further ahead by a seek, so the pre-roll is at most
+~GOP/2 cheap frames. Below ~20 frames per slot the windows nearly touch and nothing is saved; from ~40 on the
+saving is ≥ 2× and grows linearly with N. We switch where it reaches ~2×: the full decode stays the reference
+whenever the approximation would buy little."""
 
 @dataclass(frozen=True)
 class StreamPlan:
@@ -66,11 +87,6 @@ class StreamPlan:
     """float64 sorted presentation times of the indexed key frames (empty without an index)."""
     from_stream_start: bool = True
     """No ``start`` was given: frame 0 is the first frame that decodes, and its timestamp replaces ``t0``."""
-
-    def window_cost(self, window: int = WINDOW) -> float:
-        """Frames decoded per slot in windowed mode: the window, the look-ahead and half a GOP of pre-roll."""
-        return window + 1 + LOOKAHEAD + self.gop / 2
-
 
 def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None = None,
                 end: float | None = None) -> StreamPlan:
@@ -94,10 +110,7 @@ def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None
             keys = []
         keyframe_times = np.unique(np.asarray(keys, dtype=np.float64))
         total = info.num_frames or (entries if entries > len(keys) else 0)
-        if len(keyframe_times) >= 2 and total:
-            gop = max(1.0, total / len(keyframe_times))
-        else:
-            gop = float(UNKNOWN_GOP)
+        gop = max(1.0, total / len(keyframe_times)) if len(keyframe_times) >= 2 and total else float(UNKNOWN_GOP)
         lo = first if start is None else max(first, float(start))
         stream_end = first + info.duration if info.duration > 0 else math.inf
         hi = stream_end if end is None else min(stream_end, float(end))
@@ -117,13 +130,11 @@ def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None
 def choose_mode(plan: StreamPlan, *, window: int = WINDOW) -> str:
     """``"windowed"`` when decoding windows is clearly cheaper than decoding every frame, else ``"full"``.
 
-    Full mode costs N frames (decode + score each); windowed mode 64 seeks plus ``window_cost`` frames per slot
-    (decode all, score W + 1 + LOOKAHEAD). Measured (benchmarks/bench_long.py --switch, 720p H.264, 2 cores):
-    see SWITCH_FACTOR. Unknown length (no frame count, no duration) stays in full mode.
+    The rule and its measurements: :data:`SWITCH_FACTOR`. Unknown length (no frame count, no duration) stays full.
     """
     if plan.num_frames <= 0:
         return "full"
-    return "windowed" if plan.num_frames > SWITCH_FACTOR * NUM_SLOTS * plan.window_cost(window) else "full"
+    return "windowed" if plan.num_frames > SWITCH_FACTOR * NUM_SLOTS * (window + 1 + LOOKAHEAD) else "full"
 
 
 @dataclass
@@ -158,20 +169,7 @@ class _Reader:
 
     def __init__(self, path: str, *, want_mvs: bool, fast: bool, plan: StreamPlan) -> None:
         self.path = path
-        self.container, self.stream = open_container(path)
-        cc = self.stream.codec_context
-        self.want_mvs = want_mvs and cc.name in MV_CODECS
-        options = {}
-        if self.want_mvs:
-            options["flags2"] = "+export_mvs"
-            self.stream.thread_type = "SLICE"  # frame threads scramble B-frame vectors run to run (video.py)
-        else:
-            self.stream.thread_type = "AUTO"
-        if fast:
-            options["skip_loop_filter"] = "all"
-        cc.options = options
-        self.cc = cc
-        self.tb = float(self.stream.time_base) if self.stream.time_base is not None else 0.0
+        self.want_mvs, self.fast = want_mvs, fast
         self.plan = plan
         self.t0 = plan.t0
         self.calibrate = plan.from_stream_start
@@ -180,16 +178,35 @@ class _Reader:
         self.corrupt = 0
         self.decoded = 0
         self.seeks = 0
+        self.can_seek = True
+        self.max_index = -1
+        self._open()
+
+    def _open(self) -> None:
+        """Open (or reopen) the file at its start."""
+        self.container, self.stream = open_container(self.path)
+        cc = self.stream.codec_context
+        self.want_mvs = self.want_mvs and cc.name in MV_CODECS
+        options = {}
+        if self.want_mvs:
+            options["flags2"] = "+export_mvs"
+            self.stream.thread_type = "SLICE"  # frame threads scramble B-frame vectors run to run (video.py)
+        else:
+            self.stream.thread_type = "AUTO"
+        if self.fast:
+            options["skip_loop_filter"] = "all"
+        cc.options = options
+        self.cc = cc
+        self.tb = float(self.stream.time_base) if self.stream.time_base is not None else 0.0
         self.eof = False
         self._skipping = False
         self._frames = self._generate()
-        first = float(self.stream.start_time * self.stream.time_base) if self.stream.start_time is not None and \
-            self.tb else plan.t0
+        first = self.stream.start_time
+        first = float(first * self.stream.time_base) if first is not None and self.tb else self.t0
         self.position: int | None = self.index_of(first) - 1
         """Index of the last frame handed out; None right after a seek (the decoder sits at a key frame)."""
         self.fresh = True
         """No frame handed out since the last seek."""
-        self.max_index = -1
 
     def close(self) -> None:
         self.container.close()
@@ -201,18 +218,26 @@ class _Reader:
         return self.t0 + index / self.plan.fps
 
     def seek(self, index: int) -> None:
-        """Position the decoder at the key frame at or before frame ``index``."""
-        target = self.time_of(index) - 0.5 / self.plan.fps
-        try:
-            self.container.seek(max(0, int(math.floor(target / self.tb))) if self.tb else 0, stream=self.stream,
-                                backward=True, any_frame=False)
-        except av.error.FFmpegError:
-            self.container.seek(0, stream=self.stream)
+        """Position the decoder at the key frame at or before frame ``index``. Where the container cannot seek
+        (a damaged index), go back by reopening the file and decode on from its start instead."""
         self.seeks += 1
-        self._frames = self._generate()
-        self.eof = False
-        self.position = None
-        self.fresh = True
+        if self.can_seek:
+            target = self.time_of(index) - 0.5 / self.plan.fps
+            try:
+                self.container.seek(max(0, int(math.floor(target / self.tb))) if self.tb else 0, stream=self.stream,
+                                    backward=True, any_frame=False)
+            except (av.error.FFmpegError, OverflowError, ValueError):
+                self.can_seek = False
+            else:
+                self._frames = self._generate()
+                self.eof = False
+                self.position = None
+                self.fresh = True
+                return
+        if self.position is not None and self.position < index - 1 and not self.eof:
+            return  # forward: decoding on gets there
+        self.container.close()
+        self._open()
 
     def _set_skip(self, skip: bool) -> None:
         if skip != self._skipping:
@@ -328,7 +353,9 @@ def windowed_scores(
 
     def score_window(item: _Window) -> None:
         frames = item.frames
-        h, w = frames[0].luma.shape
+        # One grid for the whole video: a resolution change mid-stream is resampled to the first frame's size (what
+        # probe saw and the geometry is built on), as FrameScorer does inside one window.
+        h, w = (info.height, info.width) if info.height > 0 and info.width > 0 else frames[0].luma.shape
         energies: dict[int, np.ndarray] = {}
         means: dict[int, np.ndarray] = {}
         before = [j for j, f in enumerate(frames) if f.index <= item.target]
@@ -359,8 +386,13 @@ def windowed_scores(
             total = upright(total, rotation)
         scores[item.slot] = pool_cells(np.ascontiguousarray(total, np.float32), scorer.cell_px, rows, cols)
         block_mean = means.get(target_local)
-        if block_mean is None:
-            block_mean = block_means(frames[target_local].luma, THUMB_BLOCK, 2)
+        if block_mean is None:  # the slot frame was left unscored (nothing after it): its means, at the grid size
+            luma = frames[target_local].luma
+            if luma.shape != (h, w):
+                from PIL import Image
+
+                luma = np.asarray(Image.fromarray(luma).resize((w, h)))
+            block_mean = block_means(np.ascontiguousarray(luma), THUMB_BLOCK, 2)
         if rotation:
             block_mean = upright(block_mean, rotation)
         if not sub_area:
@@ -453,8 +485,8 @@ def windowed_scores(
                     continue
             if not frames:
                 if k == 0:
-                    raise DecodeError(f"{path}: no decodable video frame at the start of the stream. The file is "
-                                      "truncated or corrupt; re-encode it or use mode='full'.")
+                    raise DecodeError(f"{path}: no decodable video frame (codec {info.codec}). The file is "
+                                      "truncated, empty or corrupt; re-encode it.")
                 repeats.append(k)  # nothing decodable here (a damaged stretch): no energy, previous frame
                 frame_ids[k] = frame_ids[k - 1]
             else:

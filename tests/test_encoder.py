@@ -462,3 +462,13 @@ def test_flash_varlen_matches_sdpa_on_a_packed_batch():
 def _sorted_indices_grid(k: int, grid: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.sort(torch.randperm(grid, generator=g)[:k]).values
+
+
+def test_encoder_benchmark_runs_on_cpu():
+    from codec_select.pipeline import encoder_benchmark  # the entry point `codec-select bench` uses
+
+    out = encoder_benchmark(None, config="tiny", device="cpu", repeats=1, warmup=0, only=["codec_k4096"])
+    assert out["config"] == "tiny" and out["attn_implementation"] == "sdpa"
+    row = out["scenarios"]["codec_k4096"]
+    assert row["tokens"] == 4096 and row["tokens_per_s"] > 0
+    json.dumps(out)

@@ -165,6 +165,16 @@ def _vfr(path: Path) -> None:
     write_video(path, frames, pts=[int(p) for p in pts], time_base=Fraction(1, 1000))
 
 
+def _resolution_change(path: Path) -> None:
+    """A raw H.264 elementary stream (no container, no timestamps) whose size changes halfway: two encodes, one
+    after the other, each with its own in-band SPS."""
+    first = write_video(path.with_name("a_" + path.name), square_frames(160, 96, 30)[0])
+    second = write_video(path.with_name("b_" + path.name), square_frames(128, 80, 30, seed=3)[0])
+    path.write_bytes(first.read_bytes() + second.read_bytes())
+    first.unlink()
+    second.unlink()
+
+
 def _two_tracks(path: Path) -> None:
     big, _ = square_frames(160, 96, 30)
     small, _ = square_frames(64, 48, 30, seed=5)
@@ -309,9 +319,11 @@ CORPUS: list[Case] = [
          check=upright_source(31, 17)),
     Case("odd_31x17.avi", "31×17 px, odd sizes (MPEG-4)", lambda p: _clip(p, 31, 17, 24, codec="mpeg4"),
          check=upright_source(17, 31)),
-    Case("uhd_4k_short.mp4", "3840×2160 (4K), 4 frames", lambda p: _clip(p, 3840, 2160, 4, options={"preset": "ultrafast"}),
+    Case("uhd_4k_short.mp4", "3840×2160 (4K), 4 frames",
+         lambda p: _clip(p, 3840, 2160, 4, options={"preset": "ultrafast"}),
          check=all_of(upright_source(2160, 3840), frames_exactly(4))),
-    Case("uhd_4k.mp4", "3840×2160 (4K), 48 frames", lambda p: _clip(p, 3840, 2160, 48, options={"preset": "ultrafast"}),
+    Case("uhd_4k.mp4", "3840×2160 (4K), 48 frames",
+         lambda p: _clip(p, 3840, 2160, 48, options={"preset": "ultrafast"}),
          check=all_of(upright_source(2160, 3840), frames_exactly(48)), slow=True),
     Case("rotated_90.mp4", "phone video, display matrix 90° (coded 160×96, shown 96×160)",
          lambda p: _clip(p, rotation=90), check=upright_source(160, 96)),
@@ -323,6 +335,12 @@ CORPUS: list[Case] = [
          check=frames_exactly(48)),
     Case("interlaced.mp4", "interlaced H.264 (top field first)",
          lambda p: _clip(p, options={"x264-params": "interlaced=1:tff=1"}), check=frames_exactly(48)),
+    Case("resolution_change.h264", "raw H.264 stream, no timestamps, 160×96 then 128×80", _resolution_change,
+         check=all_of(frames_exactly(60), upright_source(96, 160),
+                      lambda sel, path: read_frames(path, sel.frame_ids[::9]).shape == (8, 96, 160, 3))),
+    Case("resolution_change_windowed.h264", "the same, mode='windowed' (no frame count to plan windows on)",
+         _resolution_change, DecodeError, r"gives no frame count or duration; use mode='full'",
+         options={"mode": "windowed"}),
     Case("two_video_tracks.mkv", "two video tracks (160×96 H.264, 64×48 MPEG-4)", _two_tracks,
          check=upright_source(96, 160)),
     Case("all_intra.mp4", "all-intra H.264 (no motion vectors at all)", lambda p: _clip(p, options={"g": "1"}),
@@ -492,7 +510,7 @@ def test_windowed_time_window(long_clip):
     win = select_patches(path, mode="windowed", budget=1024, start=20.0, end=60.0)
     assert full.num_frames == win.num_frames == 1201
     np.testing.assert_allclose(win.timestamps, full.timestamps, atol=1e-6)
-    assert 20.0 - 1e-6 <= win.timestamps[0] and win.timestamps[-1] <= 60.0 + 1e-6
+    assert win.timestamps[0] >= 20.0 - 1e-6 and win.timestamps[-1] <= 60.0 + 1e-6
 
 
 def test_windowed_without_accumulation(long_clip):
@@ -513,7 +531,8 @@ def test_timeout(long_clip, mode):
 
 
 def test_bad_mode(long_clip):
-    with pytest.raises(ValueError, match=re.escape("Invalid mode ('fast'). Supported values are auto, full, windowed.")):
+    message = "Invalid mode ('fast'). Supported values are auto, full, windowed."
+    with pytest.raises(ValueError, match=re.escape(message)):
         select_patches(long_clip[0], mode="fast")
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mutate import INTERESTING, SEEDS, apply_ops, make_seeds, run_case
 
 CASE_LIMIT_S = 20.0
@@ -59,3 +58,32 @@ def test_unmutated_seeds_select():
         path.write_bytes(data)
         for mode in ("full", "windowed"):
             assert run_case(path, mode) == "ok", (name, mode)
+
+
+@pytest.mark.timeout(120)
+def test_long_run_harness_catches_segfaults_and_hangs():
+    """run_fuzz.py isolates cases in workers: a planted SIGSEGV and a planted hang are reported, the run goes on."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("run_fuzz.py")
+    res = subprocess.run([sys.executable, str(script), "--self-test"], capture_output=True, text=True, timeout=110)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "caught both" in res.stdout
+
+
+# Cases the long run found (seed, case): read_frames stacking frames of two sizes after a mid-stream resolution
+# change (263, 4340), a failing fallback seek escaping as av.PermissionError / MemoryError (4816, 10518).
+REGRESSIONS = [(1, 263), (1, 4340), (1, 4816), (1, 10518)]
+
+
+@pytest.mark.parametrize(("seed", "case"), REGRESSIONS)
+def test_long_run_regressions(seed, case):
+    import numpy as np
+    from mutate import random_case
+
+    name, ops, mode = random_case(np.random.default_rng([seed, case]))
+    path = _DIR / f"regression_{seed}_{case}{Path(name).suffix}"
+    path.write_bytes(apply_ops(_seeds()[name], ops))
+    outcome = run_case(path, mode)
+    assert outcome == "ok" or outcome.startswith("error:")
