@@ -565,7 +565,11 @@ def _run_local(todo, cfg, on_result, *, workers, numba_threads, ffmpeg_threads, 
                     if not s.ready:
                         deaths_before_ready += 1
                         if deaths_before_ready > 2 * len(slots):
-                            raise RuntimeError(f"Batch workers die while starting (exit code {s.proc.exitcode}).")
+                            raise RuntimeError(
+                                f"Batch workers die while starting (exit code {s.proc.exitcode}). A script that "
+                                "calls run_batch must guard it with `if __name__ == \"__main__\":` (workers are "
+                                "started with spawn / forkserver and import the main module)."
+                            )
                     lost(s, f"{s.item.video if s.item else ''}: the worker process died (exit code "
                          f"{s.proc.exitcode}) while selecting this video", WorkerCrashedError)
                 elif hard_timeout and s.item is not None and time.perf_counter() - s.since > hard_timeout:

@@ -37,6 +37,9 @@ def _add_select(sub) -> None:
     p.add_argument("--signals", default="auto", choices=["auto", "codec-mv", "estimated-motion"])
     p.add_argument("--no-accumulate", action="store_true", help="score slot k by frame ids[k] alone (the reference)")
     p.add_argument("--no-first-full", action="store_true", help="do not force every cell of slot 0")
+    p.add_argument("--mode", default="auto", choices=["auto", "full", "windowed"],
+                   help="decode every frame, or windows before each slot (long videos); auto picks by length")
+    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (per video)")
     p.add_argument("--start", type=float, default=None, help="time window start (s)")
     p.add_argument("--end", type=float, default=None, help="time window end (s)")
     out = p.add_mutually_exclusive_group()
@@ -56,7 +59,7 @@ def _run_select(args) -> int:
         video, budget=args.budget, geometry=args.geometry, policy=args.policy or DEFAULT_POLICY,
         first_full=not args.no_first_full, accumulate=not args.no_accumulate,
         motion_compensation=args.compensation, signals=args.signals, start=args.start, end=args.end,
-        progress=args.progress,
+        progress=args.progress, mode=args.mode, timeout=args.timeout,
     )
     written = []
     if args.out:

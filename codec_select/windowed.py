@@ -10,8 +10,14 @@ full decode accumulates over the whole interval, so windowed and full scores liv
 the slot frame are decoded too (the B-frames' future references, :data:`~codec_select.signals.LOOKAHEAD`) but not
 counted. Consecutive windows closer than the next key frame are decoded straight through, without a seek.
 
-Memory is bounded by the window, not the video: at most ``W + 1 + LOOKAHEAD`` luma planes per slot in flight (two
-slots at a time: one decoding, one scoring) plus the scorer's ring buffer, and [64, Hp, Wp] arrays for the result.
+Memory is bounded by the window, not the video: at most ``W + 1 + LOOKAHEAD`` luma planes per slot and four slots
+in flight (one decoding, two queued, one scoring, each scoring with its own FrameScorer ring), and [64, Hp, Wp]
+arrays for the result. Measured peak RSS: 250 MiB for 10 min and for 1 h of 720p (190 MiB of it is the interpreter,
+numpy, PyAV and the numba kernels).
+
+Damage is only seen where windows decode: ``damaged`` counts corrupt frames and failed packets among the decoded
+ones. When the stream ends before the estimated N (a truncated file, a header that lies), the rest of the grid is
+spread over the frames that exist and ``num_frames`` says how many there were.
 
 When to switch (``mode="auto"``) is :func:`choose_mode`, from the measurements in ``benchmarks/bench_long.py``.
 """
@@ -45,8 +51,8 @@ from .video import (
 )
 
 __all__ = [
-    "WINDOW", "MODES", "StreamPlan", "plan_stream", "choose_mode", "windowed_scores", "select_windowed",
-    "WindowedScores",
+    "MODES", "WINDOW", "StreamPlan", "WindowedScores", "choose_mode", "plan_stream", "select_windowed",
+    "windowed_scores",
 ]
 
 MODES = ("auto", "full", "windowed")
@@ -71,6 +77,7 @@ on (non-reference frames skipped, nothing read or scored), one further ahead by 
 saving is ≥ 2× and grows linearly with N. We switch where it reaches ~2×: the full decode stays the reference
 whenever the approximation would buy little."""
 
+
 @dataclass(frozen=True)
 class StreamPlan:
     """What the container says about frame count, timing and key frames (no decoding)."""
@@ -87,6 +94,7 @@ class StreamPlan:
     """float64 sorted presentation times of the indexed key frames (empty without an index)."""
     from_stream_start: bool = True
     """No ``start`` was given: frame 0 is the first frame that decodes, and its timestamp replaces ``t0``."""
+
 
 def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None = None,
                 end: float | None = None) -> StreamPlan:
@@ -265,7 +273,7 @@ class _Reader:
                 if frame.pts is not None and self.tb:
                     t = float(frame.pts * self.tb)
                 else:
-                    t = (last_t + 1.0 / self.plan.fps) if last_t == last_t else self.plan.t0
+                    t = (last_t + 1.0 / self.plan.fps) if last_t == last_t else self.t0
                 last_t = t
                 yield t, frame
 
@@ -348,7 +356,7 @@ def windowed_scores(
     frame_ids = frame_grid(plan.num_frames)
     stats = {"mvs": 0, "signals": 0.0}
     state: dict = {}
-    work: queue.Queue = queue.Queue(maxsize=2)  # bounded: one window scoring, two waiting, one decoding
+    work: queue.Queue = queue.Queue(maxsize=2)  # bounded: one window scoring, two queued, one decoding
     sub_area: list[np.ndarray] = []
 
     def score_window(item: _Window) -> None:
@@ -452,6 +460,7 @@ def windowed_scores(
                 if got is None:
                     break
                 index, t, frame = got
+                _deadline_check(deadline, path, k)
                 if index < lo:
                     continue
                 if fresh and not frames and index > lo + window // 2 and lo > 0 and retries < 3:
@@ -469,7 +478,6 @@ def windowed_scores(
                         overflow = f
                     break
                 frames.append(f)
-                _deadline_check(deadline, path, k)
             if reader.eof and 0 <= reader.max_index < target and not redo:
                 # N was over-estimated (a truncated file, a header that lies): the stream ends before this slot.
                 truncated_at = reader.max_index + 1

@@ -557,7 +557,8 @@ def _describe(path: Path, result) -> str:
         text = (f"Selection: {frames}, {result.mode} decode, {result.signals}, "
                 f"canvas from {result.geometry.source_h}×{result.geometry.source_w}")
         if result.damaged_frames:
-            text += f", **{result.damaged_frames} damaged frames** recorded"
+            n = result.damaged_frames
+            text += f", **{n} damaged frame{'s' if n > 1 else ''}** recorded"
         return text
     return f"`{type(result).__name__}`: {str(result).replace(str(path), path.name)}"
 

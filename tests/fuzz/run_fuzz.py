@@ -20,6 +20,7 @@ import collections
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,7 @@ def worker(seed_dir: str) -> int:
             outcome, detail = "bug", f"{exc}\n{traceback.format_exc(limit=8)}"
         print(json.dumps({"case": req["case"], "outcome": outcome, "detail": detail,
                           "seconds": time.perf_counter() - t0}), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

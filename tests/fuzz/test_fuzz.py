@@ -5,6 +5,8 @@ case in a subprocess and reports segfaults and hangs)."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from mutate import INTERESTING, SEEDS, apply_ops, make_seeds, run_case
 
 CASE_LIMIT_S = 20.0
 _DIR = Path(tempfile.mkdtemp(prefix="codec_select_fuzz_"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 _SEED_BYTES: dict[str, bytes] = {}
 
 
@@ -39,7 +42,7 @@ op = st.one_of(
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+@settings(max_examples=100, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(seed=st.sampled_from(sorted(SEEDS)), ops=st.lists(op, min_size=1, max_size=5),
        mode=st.sampled_from(["full", "windowed"]))
