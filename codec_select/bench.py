@@ -262,6 +262,12 @@ def render_markdown(results: dict) -> str:
             f"{tc if isinstance(tc, str) and tc.startswith('skipped') is False else (f'{tc:.3f}' if isinstance(tc, float) else 'skipped')} | "
             f"{f'{dc:.3f}' if isinstance(dc, float) else 'skipped'} |"
         )
+    reasons = sorted({
+        f"{key.split('_')[0]}: {val}" for entry in results["videos"].values() for key, val in entry["speed"].items()
+        if isinstance(val, str) and val.startswith("skipped")
+    })
+    for reason in reasons:
+        lines.append(f"- {reason}")
     enc = results.get("encoder")
     if enc:
         lines += ["", "### Encoder", "", "```", json.dumps(enc, indent=1, default=_json_default), "```"]
