@@ -24,6 +24,7 @@ def kernel_speed(repeats: int) -> dict:
     """Per-frame kernels on a 360×640 frame vs the numpy twins of the tests."""
     sys.path.insert(0, str(ROOT / "tests"))
     import naive  # noqa: E402  (the test suite's numpy twins)
+    import naive_drift  # noqa: E402
 
     from codec_select import kernels as K
     from codec_select._bench import bench
@@ -47,6 +48,11 @@ def kernel_speed(repeats: int) -> dict:
     energy = rng.random((h // 8, w // 8)).astype(np.float32)
     rows = np.linspace(0, h, 17)
     cols = np.linspace(0, w, 17)
+    thumbs = (rng.random((64, 256, 4)) * 255).astype(np.float32)
+    slot_energy = rng.random((64, 256)).astype(np.float32)
+    eligible = np.ones((64, 256), bool)
+    eligible[0] = False
+    mandatory = ~eligible
     out = {}
     cases = {
         "rasterise_mvs": (lambda: K.rasterise_mvs(*args, h // 8, w // 8, 8),
@@ -55,6 +61,10 @@ def kernel_speed(repeats: int) -> dict:
                         lambda: naive.naive_mc_residual(cur, ring, slots, dirs, dists, flow, block=8, step=4)),
         "pool_cells": (lambda: K.pool_cells(energy, 8.0, rows, cols),
                        lambda: naive.naive_pool_cells(energy, 8.0, rows, cols)),
+        "refresh_drift_select (64x256, K=4096)": (
+            lambda: K.refresh_drift_select(thumbs, slot_energy, eligible, mandatory, 4096, age_weight=0.01),
+            lambda: naive_drift.naive_refresh_drift_select(thumbs, slot_energy, eligible, mandatory, 4096,
+                                                           age_weight=0.01)),
     }
     for name, (fast, slow) in cases.items():
         a = bench(fast, warmup=2, repeats=repeats * 4)["median"]
