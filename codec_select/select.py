@@ -18,10 +18,10 @@ import numpy as np
 
 from .errors import DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
-from .kernels import pool_cells, refresh_drift_select, refresh_select, topk_cells
+from .kernels import refresh_drift_select, refresh_select, topk_cells
 from .selection import NUM_SLOTS, Selection
-from .signals import COMPENSATIONS, THUMB_BLOCK, FrameScorer
-from .video import iter_frames, probe, upright
+from .signals import COMPENSATIONS, CanvasPooler, FrameScorer
+from .video import iter_frames, probe
 from .windowed import MODES, choose_mode, plan_stream, select_windowed
 
 __all__ = ["select_patches", "default_budget", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
@@ -152,27 +152,17 @@ def _pooled_energy(
     """Decode every frame, score it, pool it onto the canvas grid. Returns (E [N, Hp, Wp], thumbnails
     [N, 2Hp, 2Wp] float16, times [N], frames with codec MVs, damaged frames, timings). Decoding runs on this thread,
     scoring on a worker (numba releases the GIL)."""
-    rows, cols = geometry.row_edges(), geometry.col_edges()
-    sub_rows, sub_cols = geometry.row_edges(2), geometry.col_edges(2)
+    pooler = CanvasPooler(geometry, rotation)
     pooled: list[np.ndarray] = []
     thumbs: list[np.ndarray] = []
-    sub_area: list[np.ndarray] = []
     times: list[float] = []
     timings = {"decode": 0.0, "signals": 0.0}
     state: dict = {}
     work: queue.Queue = queue.Queue(maxsize=32)
 
     def sink(index: int, energy: np.ndarray, means: np.ndarray) -> None:
-        if rotation:
-            energy, means = upright(energy, rotation), upright(means, rotation)
-        pooled.append(pool_cells(np.ascontiguousarray(energy, dtype=np.float32), scorer_box[0].cell_px, rows, cols))
-        if not sub_area:  # source area under each sub-cell: the mean luma is the pooled sum over it
-            ones = np.ones(means.shape, np.float32)
-            sub_area.append(np.maximum(pool_cells(ones, float(THUMB_BLOCK), sub_rows, sub_cols), 1e-6))
-        summed = pool_cells(np.ascontiguousarray(means), float(THUMB_BLOCK), sub_rows, sub_cols)
-        # float16, not uint8: a static shot's I-frame refresh moves block means by a fraction of a level, and
-        # rounding would hide it from the drift rule (2 bytes per half-cell per frame).
-        thumbs.append((summed / sub_area[0]).astype(np.float16))
+        pooled.append(pooler.energy(energy, scorer_box[0].cell_px))
+        thumbs.append(pooler.thumbnails(means))
 
     scorer_box: list[FrameScorer] = []
 

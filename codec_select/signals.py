@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .geometry import Geometry
 from .kernels import (
     block_match,
     block_means,
@@ -28,11 +29,12 @@ from .kernels import (
     fuse_energy,
     mc_residual,
     normalise_p95,
+    pool_cells,
     rasterise_mvs,
 )
-from .video import DecodedFrame
+from .video import DecodedFrame, upright
 
-__all__ = ["FrameScorer", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS", "THUMB_BLOCK"]
+__all__ = ["FrameScorer", "CanvasPooler", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS", "THUMB_BLOCK"]
 
 MV_FLOOR = 1.0
 """px/frame: camera-compensated speed below this never reaches full scale."""
@@ -183,3 +185,34 @@ class FrameScorer:
             velocity, residual, median=self.compensation == "median", mv_deadzone=MV_DEADZONE, mv_floor=MV_FLOOR,
             res_deadzone=RESIDUAL_DEADZONE, res_floor=RESIDUAL_FLOOR,
         )
+
+
+class CanvasPooler:
+    """Pools per-frame maps (coded orientation) onto one geometry's canvas grid, upright: energy → per-cell sums
+    [Hp, Wp], luma block means → half-cell mean luma float16 [2·Hp, 2·Wp] (the drift policy's thumbnails)."""
+
+    def __init__(self, geometry: Geometry, rotation: int = 0) -> None:
+        self.rotation = rotation
+        self.rows, self.cols = geometry.row_edges(), geometry.col_edges()
+        self.sub_rows, self.sub_cols = geometry.row_edges(2), geometry.col_edges(2)
+        self._sub_area: np.ndarray | None = None
+
+    def energy(self, energy: np.ndarray, cell_px: float) -> np.ndarray:
+        """float32 [Hp, Wp]: ``energy`` (on ``cell_px``-pixel blocks) integrated over each cell's source area."""
+        if self.rotation:
+            energy = upright(energy, self.rotation)
+        return pool_cells(np.ascontiguousarray(energy, dtype=np.float32), float(cell_px), self.rows, self.cols)
+
+    def thumbnails(self, means: np.ndarray) -> np.ndarray:
+        """float16 [2·Hp, 2·Wp]: mean luma under each half-cell, from ``THUMB_BLOCK``-pixel block means.
+
+        float16, not uint8: a static shot's I-frame refresh moves block means by a fraction of a level, and rounding
+        would hide it from the drift rule (2 bytes per half-cell per frame)."""
+        if self.rotation:
+            means = upright(means, self.rotation)
+        if self._sub_area is None:  # source area under each half-cell: the mean is the pooled sum over it
+            ones = np.ones(means.shape, np.float32)
+            self._sub_area = np.maximum(pool_cells(ones, float(THUMB_BLOCK), self.sub_rows, self.sub_cols), 1e-6)
+        summed = pool_cells(np.ascontiguousarray(means, dtype=np.float32), float(THUMB_BLOCK), self.sub_rows,
+                            self.sub_cols)
+        return (summed / self._sub_area).astype(np.float16)

@@ -36,9 +36,9 @@ import numpy as np
 
 from .errors import DecodeError, SelectionTimeoutError
 from .geometry import Geometry
-from .kernels import block_means, pool_cells
+from .kernels import block_means
 from .selection import NUM_SLOTS
-from .signals import LOOKAHEAD, THUMB_BLOCK, FrameScorer
+from .signals import LOOKAHEAD, THUMB_BLOCK, CanvasPooler, FrameScorer
 from .video import (
     MV_CODECS,
     DecodedFrame,
@@ -47,7 +47,6 @@ from .video import (
     _mv_fields,
     _pict_type,
     open_container,
-    upright,
 )
 
 __all__ = [
@@ -347,8 +346,7 @@ def windowed_scores(
     from .select import frame_grid
 
     rotation = info.rotation
-    rows, cols = geometry.row_edges(), geometry.col_edges()
-    sub_rows, sub_cols = geometry.row_edges(2), geometry.col_edges(2)
+    pooler = CanvasPooler(geometry, rotation)
     hp, wp = geometry.grid_h, geometry.grid_w
     scores = np.zeros((NUM_SLOTS, hp, wp), np.float32)
     thumbs = np.zeros((NUM_SLOTS, 2 * hp, 2 * wp), np.float16)
@@ -357,7 +355,6 @@ def windowed_scores(
     stats = {"mvs": 0, "signals": 0.0}
     state: dict = {}
     work: queue.Queue = queue.Queue(maxsize=2)  # bounded: one window scoring, two queued, one decoding
-    sub_area: list[np.ndarray] = []
 
     def score_window(item: _Window) -> None:
         frames = item.frames
@@ -390,9 +387,7 @@ def windowed_scores(
             total *= np.float32(max(item.span, 1) / len(counted))
         else:
             total = np.zeros_like(energies[0])
-        if rotation:
-            total = upright(total, rotation)
-        scores[item.slot] = pool_cells(np.ascontiguousarray(total, np.float32), scorer.cell_px, rows, cols)
+        scores[item.slot] = pooler.energy(total, scorer.cell_px)
         block_mean = means.get(target_local)
         if block_mean is None:  # the slot frame was left unscored (nothing after it): its means, at the grid size
             luma = frames[target_local].luma
@@ -401,13 +396,7 @@ def windowed_scores(
 
                 luma = np.asarray(Image.fromarray(luma).resize((w, h)))
             block_mean = block_means(np.ascontiguousarray(luma), THUMB_BLOCK, 2)
-        if rotation:
-            block_mean = upright(block_mean, rotation)
-        if not sub_area:
-            ones = np.ones(block_mean.shape, np.float32)
-            sub_area.append(np.maximum(pool_cells(ones, float(THUMB_BLOCK), sub_rows, sub_cols), 1e-6))
-        summed = pool_cells(np.ascontiguousarray(block_mean, np.float32), float(THUMB_BLOCK), sub_rows, sub_cols)
-        thumbs[item.slot] = (summed / sub_area[0]).astype(np.float16)
+        thumbs[item.slot] = pooler.thumbnails(block_mean)
         times[item.slot] = frames[target_local].time
 
     def worker() -> None:
