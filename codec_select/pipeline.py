@@ -210,7 +210,12 @@ def _read_rgb_window(path: str, ids: np.ndarray, start: float) -> np.ndarray:
             try:
                 container.seek(int(start / float(stream.time_base)), stream=stream, backward=True, any_frame=False)
             except av.error.FFmpegError:
-                container.seek(0, stream=stream)
+                try:
+                    container.seek(0, stream=stream)
+                except av.error.FFmpegError:  # not seekable at all: start over from a fresh open
+                    container.close()
+                    container, stream = open_container(path)
+                    stream.thread_type = "AUTO"
         index = 0
         for frame in container.decode(stream):
             if frame.time is not None and frame.time < start - 1e-6:
