@@ -217,6 +217,18 @@ class _Config:
     relative_paths: bool = False
 
 
+_WORKER_DECODE_THREADS = 0
+"""Decoder threads per video in this process (set by :func:`configure_worker`; 0 = FFmpeg's choice)."""
+
+
+def worker_select_options(options: dict) -> dict:
+    """``options`` plus this worker's decoder-thread setting, unless the caller chose one."""
+    out = dict(options)
+    if _WORKER_DECODE_THREADS:
+        out.setdefault("decode_threads", _WORKER_DECODE_THREADS)
+    return out
+
+
 def configure_worker(numba_threads: int = 1, ffmpeg_threads: int = 1, *, warm: bool = True) -> None:
     """Make this process a good batch / DataLoader worker: ``numba_threads`` numba threads, ``ffmpeg_threads``
     decoder threads for the selector's decode (0 = FFmpeg's choice), and the numba kernels compiled or loaded
@@ -225,14 +237,8 @@ def configure_worker(numba_threads: int = 1, ffmpeg_threads: int = 1, *, warm: b
         import numba
 
         numba.set_num_threads(max(1, min(int(numba_threads), numba.config.NUMBA_NUM_THREADS)))
-    if ffmpeg_threads:
-        import functools
-
-        from . import select as select_module
-        from . import video as video_module
-
-        # select_patches has no decoder-thread option: bind one on the decoder it calls, in this process only.
-        select_module.iter_frames = functools.partial(video_module.iter_frames, threads=int(ffmpeg_threads))
+    global _WORKER_DECODE_THREADS
+    _WORKER_DECODE_THREADS = int(ffmpeg_threads or 0)
     if warm:
         from .kernels import warmup
 
@@ -284,7 +290,7 @@ def _process(item: BatchItem, cfg: _Config) -> dict:
     t0 = time.perf_counter()
     out = Path(cfg.out_dir)
     try:
-        options = dict(cfg.select)
+        options = worker_select_options(cfg.select)
         for key in ("start", "end"):
             if item.extra.get(key) is not None:
                 options[key] = float(item.extra[key])

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from .batch import BatchItem, _build_items, configure_worker, read_manifest
+from .batch import BatchItem, _build_items, configure_worker, read_manifest, worker_select_options
 from .errors import CodecSelectError
 
 __all__ = ["VideoDataset", "collate", "unpack_batch", "worker_init_fn"]
@@ -121,7 +121,7 @@ class VideoDataset(Dataset):
         self._prepare_process()
         item = self.items[index]
         out = {"id": item.id, "video": item.video, "meta": dict(item.extra)}
-        options = dict(self.select_options)
+        options = worker_select_options(self.select_options)
         for key in ("start", "end"):
             if item.extra.get(key) is not None:
                 options[key] = float(item.extra[key])

@@ -148,6 +148,7 @@ def _pooled_energy(
     end: float | None,
     progress: bool,
     deadline: float | None,
+    threads: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, dict]:
     """Decode every frame, score it, pool it onto the canvas grid. Returns (E [N, Hp, Wp], thumbnails
     [N, 2Hp, 2Wp] float16, times [N], frames with codec MVs, damaged frames, timings). Decoding runs on this thread,
@@ -199,7 +200,9 @@ def _pooled_energy(
         bar = tqdm(desc=os.path.basename(path), unit="frame", leave=False)
     t_start = time.perf_counter()
     try:
-        for frame in iter_frames(path, export_mvs=not estimated, fast=fast_decode, start=start, end=end, stats=stats):
+        for frame in iter_frames(
+            path, export_mvs=not estimated, fast=fast_decode, start=start, end=end, stats=stats, threads=threads
+        ):
             if "error" in state:
                 break
             damaged += frame.corrupt
@@ -258,6 +261,7 @@ def select_patches(
     timeout: float | None = None,
     progress: bool = False,
     mode: Literal["auto", "full", "windowed"] = "auto",
+    decode_threads: int = 0,
 ) -> Selection:
     """Choose ``budget`` patch cells of ``video`` on the 64-slot grid from its codec signals.
 
@@ -280,6 +284,8 @@ def select_patches(
         mode: ``"full"`` decodes every frame; ``"windowed"`` decodes a short window before each slot (long
             videos, bounded cost; :mod:`codec_select.windowed`); ``"auto"`` picks windowed when the video is long
             relative to the 64 slots (:func:`codec_select.windowed.choose_mode`).
+        decode_threads: FFmpeg decoder threads (0 = FFmpeg's choice; batch workers use 1 and get parallelism from
+            processes). With MV export these are slice threads only.
     """
     t_total = time.perf_counter()
     path = os.fspath(video)
@@ -316,7 +322,7 @@ def select_patches(
     if run_mode == "windowed":
         res, estimated = select_windowed(
             path, info, plan, geo, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
-            accumulate=accumulate, deadline=deadline,
+            accumulate=accumulate, deadline=deadline, decode_threads=decode_threads,
         )
         n, frame_ids, stamps, slot_thumbs, damaged, timings = (
             res.num_frames, res.frame_ids, res.timestamps, res.thumbnails, res.damaged, res.timings)
@@ -324,7 +330,7 @@ def select_patches(
     else:
         energy, thumbs, times, frames_mv, damaged, timings = _pooled_energy(
             path, geo, info.rotation, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
-            start=start, end=end, progress=progress, deadline=deadline,
+            start=start, end=end, progress=progress, deadline=deadline, threads=decode_threads,
         )
         n = energy.shape[0]
         if not estimated and frames_mv == 0 and n > 1:
@@ -332,7 +338,7 @@ def select_patches(
             estimated = True
             energy, thumbs, times, _, damaged, timings = _pooled_energy(
                 path, geo, info.rotation, estimated=True, compensation=motion_compensation, fast_decode=fast_decode,
-                start=start, end=end, progress=progress, deadline=deadline,
+                start=start, end=end, progress=progress, deadline=deadline, threads=decode_threads,
             )
             n = energy.shape[0]
         t0 = time.perf_counter()

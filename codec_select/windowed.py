@@ -174,8 +174,9 @@ class _Reader:
     """Decodes the first video stream from wherever the last seek put it; frames before ``preroll_until`` are
     handed out without their pixels being read (and non-reference ones are skipped by the decoder)."""
 
-    def __init__(self, path: str, *, want_mvs: bool, fast: bool, plan: StreamPlan) -> None:
+    def __init__(self, path: str, *, want_mvs: bool, fast: bool, plan: StreamPlan, threads: int = 0) -> None:
         self.path = path
+        self.threads = threads
         self.want_mvs, self.fast = want_mvs, fast
         self.plan = plan
         self.t0 = plan.t0
@@ -203,6 +204,8 @@ class _Reader:
         if self.fast:
             options["skip_loop_filter"] = "all"
         cc.options = options
+        if self.threads:
+            cc.thread_count = self.threads
         self.cc = cc
         self.tb = float(self.stream.time_base) if self.stream.time_base is not None else 0.0
         self.eof = False
@@ -336,6 +339,7 @@ def windowed_scores(
     accumulate: bool = True,
     window: int = WINDOW,
     deadline: float | None = None,
+    decode_threads: int = 0,
 ) -> WindowedScores:
     """Score the 64 slots from a window of ``window`` frames before each slot's frame (see the module doc)."""
     path = os.fspath(path)
@@ -413,7 +417,7 @@ def windowed_scores(
             while work.get() is not None:  # drain so the producer never blocks
                 pass
 
-    reader = _Reader(path, want_mvs=not estimated, fast=fast_decode, plan=plan)
+    reader = _Reader(path, want_mvs=not estimated, fast=fast_decode, plan=plan, threads=decode_threads)
     thread = threading.Thread(target=worker, name="codec-select-window", daemon=True)
     thread.start()
     t_start = time.perf_counter()
@@ -531,13 +535,16 @@ def select_windowed(
     fast_decode: bool,
     accumulate: bool,
     deadline: float | None,
+    decode_threads: int = 0,
 ) -> tuple[WindowedScores, bool]:
     """:func:`windowed_scores`, falling back to estimated motion when an MV codec exported no vectors (all-intra).
     Returns the scores and whether motion was estimated."""
     res = windowed_scores(path, info, plan, geometry, estimated=estimated, compensation=compensation,
-                          fast_decode=fast_decode, accumulate=accumulate, deadline=deadline)
+                          fast_decode=fast_decode, accumulate=accumulate, deadline=deadline,
+                          decode_threads=decode_threads)
     if not estimated and res.frames_with_mvs == 0:
         estimated = True
         res = windowed_scores(path, info, plan, geometry, estimated=True, compensation=compensation,
-                              fast_decode=fast_decode, accumulate=accumulate, deadline=deadline)
+                              fast_decode=fast_decode, accumulate=accumulate, deadline=deadline,
+                              decode_threads=decode_threads)
     return res, estimated
