@@ -91,7 +91,8 @@ def warmup() -> float:
     block_match(small, downscale2(ring[1]), block=8, radius=4)
     edges = np.array([0.0, 3.0, 8.0, 16.0])
     pooled = pool_cells(residual, float(block), edges, edges)
-    pool_cells_batch(np.stack([residual, residual]), float(block), edges, edges)
+    # pool_cells_batch is left out on purpose: it is the one parallel kernel, nothing in the selector calls it, and
+    # running it would start numba's thread pool, which a DataLoader's fork()ed workers must not inherit.
     scores = np.ascontiguousarray(np.stack([pooled.ravel(), pooled.ravel()]))
     eligible = np.ones(scores.shape, dtype=np.bool_)
     mandatory = np.zeros(scores.shape, dtype=np.bool_)
