@@ -8,20 +8,19 @@ Policies are pure functions on score arrays, registered in ``POLICIES``.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 
+from ._worker import Consumer
 from .errors import DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
 from .kernels import refresh_drift_select, refresh_select, topk_cells
 from .selection import NUM_SLOTS, Selection
 from .signals import COMPENSATIONS, CanvasPooler, FrameScorer
-from .video import iter_frames, probe
+from .video import DecodedFrame, iter_frames, probe
 from .windowed import MODES, choose_mode, plan_stream, select_windowed
 
 __all__ = ["select_patches", "default_budget", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
@@ -158,8 +157,6 @@ def _pooled_energy(
     thumbs: list[np.ndarray] = []
     times: list[float] = []
     timings = {"decode": 0.0, "signals": 0.0}
-    state: dict = {}
-    work: queue.Queue = queue.Queue(maxsize=32)
 
     def sink(index: int, energy: np.ndarray, means: np.ndarray) -> None:
         pooled.append(pooler.energy(energy, scorer_box[0].cell_px))
@@ -167,30 +164,17 @@ def _pooled_energy(
 
     scorer_box: list[FrameScorer] = []
 
-    def worker() -> None:
-        try:
-            while True:
-                item = work.get()
-                if item is None:
-                    break
-                t0 = time.perf_counter()
-                if not scorer_box:
-                    h, w = item.luma.shape
-                    scorer_box.append(FrameScorer(h, w, estimated=estimated, compensation=compensation, sink=sink))
-                scorer_box[0].push(item)
-                timings["signals"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            if scorer_box:
-                scorer_box[0].flush()
-            timings["signals"] += time.perf_counter() - t0
-        except BaseException as exc:  # surfaced on the main thread
-            state["error"] = exc
-            while True:  # drain so the producer never blocks on a full queue
-                if work.get() is None:
-                    break
+    def handle(item: DecodedFrame) -> None:
+        if not scorer_box:
+            h, w = item.luma.shape
+            scorer_box.append(FrameScorer(h, w, estimated=estimated, compensation=compensation, sink=sink))
+        scorer_box[0].push(item)
 
-    thread = threading.Thread(target=worker, name="codec-select-score", daemon=True)
-    thread.start()
+    def finish() -> None:
+        if scorer_box:
+            scorer_box[0].flush()
+
+    scoring = Consumer(handle, finish=finish, name="codec-select-score", maxsize=32)
     damaged = 0
     stats: dict = {}  # iter_frames reports packets that failed to decode
     bar = None
@@ -203,11 +187,11 @@ def _pooled_energy(
         for frame in iter_frames(
             path, export_mvs=not estimated, fast=fast_decode, start=start, end=end, stats=stats, threads=threads
         ):
-            if "error" in state:
+            if scoring.error is not None:
                 break
             damaged += frame.corrupt
             times.append(frame.time)
-            work.put(frame)
+            scoring.put(frame)
             if bar is not None:
                 bar.update(1)
             if deadline is not None and time.perf_counter() > deadline:
@@ -218,13 +202,13 @@ def _pooled_energy(
                     "select over a shorter time window."
                 )
     finally:
-        work.put(None)
-        thread.join()
+        scoring.close()
         if bar is not None:
             bar.close()
     timings["decode"] = time.perf_counter() - t_start  # wall time of the decode loop (scoring overlaps it)
-    if "error" in state:
-        raise state["error"]
+    timings["signals"] = scoring.seconds
+    if scoring.error is not None:
+        raise scoring.error
     damaged += stats.get("decode_errors", 0)
     if not pooled:
         raise DecodeError(f"{path}: no frame decoded inside the requested window; check start/end.")

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
 import time
 from dataclasses import dataclass
 
 import av
 import numpy as np
 
+from ._worker import Consumer
 from .errors import DecodeError, SelectionTimeoutError
 from .geometry import Geometry
 from .kernels import block_means
@@ -356,9 +355,7 @@ def windowed_scores(
     thumbs = np.zeros((NUM_SLOTS, 2 * hp, 2 * wp), np.float16)
     times = np.full(NUM_SLOTS, math.nan)
     frame_ids = frame_grid(plan.num_frames)
-    stats = {"mvs": 0, "signals": 0.0}
-    state: dict = {}
-    work: queue.Queue = queue.Queue(maxsize=2)  # bounded: one window scoring, two queued, one decoding
+    stats = {"mvs": 0}
 
     def score_window(item: _Window) -> None:
         frames = item.frames
@@ -403,23 +400,9 @@ def windowed_scores(
         thumbs[item.slot] = pooler.thumbnails(block_mean)
         times[item.slot] = frames[target_local].time
 
-    def worker() -> None:
-        try:
-            while True:
-                item = work.get()
-                if item is None:
-                    break
-                t0 = time.perf_counter()
-                score_window(item)
-                stats["signals"] += time.perf_counter() - t0
-        except BaseException as exc:  # surfaced on the main thread
-            state["error"] = exc
-            while work.get() is not None:  # drain so the producer never blocks
-                pass
-
     reader = _Reader(path, want_mvs=not estimated, fast=fast_decode, plan=plan, threads=decode_threads)
-    thread = threading.Thread(target=worker, name="codec-select-window", daemon=True)
-    thread.start()
+    # Bounded: one window scoring, two queued, one decoding.
+    scoring = Consumer(score_window, name="codec-select-window", maxsize=2)
     t_start = time.perf_counter()
     keys = plan.keyframe_times
     keep = window + 1 + LOOKAHEAD
@@ -431,7 +414,7 @@ def windowed_scores(
         redo = False
         while k < NUM_SLOTS:
             _deadline_check(deadline, path, k)
-            if "error" in state:
+            if scoring.error is not None:
                 break
             target = int(frame_ids[k])
             lo = target if k == 0 else max(target - window, int(frame_ids[k - 1]))
@@ -492,23 +475,22 @@ def windowed_scores(
                 frame_ids[k] = frame_ids[k - 1]
             else:
                 span = target - int(frame_ids[k - 1]) if k else 1
-                work.put(_Window(k, lo, target, span, frames))
+                scoring.put(_Window(k, lo, target, span, frames))
             carry = (frames + ([overflow] if overflow is not None else []))[-keep:]
             k += 1
             redo = False
     finally:
-        work.put(None)
-        thread.join()
+        scoring.close()
         reader.close()
-    if "error" in state:
-        raise state["error"]
+    if scoring.error is not None:
+        raise scoring.error
     for k in repeats:
         thumbs[k], times[k] = thumbs[k - 1], times[k - 1]
     return WindowedScores(
         scores=scores, thumbnails=thumbs, frame_ids=frame_ids.astype(np.int64), timestamps=times,
         num_frames=truncated_at or plan.num_frames, frames_with_mvs=int(stats["mvs"]),
         damaged=int(reader.errors + reader.corrupt), decoded=reader.decoded, seeks=reader.seeks,
-        timings={"decode": time.perf_counter() - t_start, "signals": float(stats["signals"])},
+        timings={"decode": time.perf_counter() - t_start, "signals": scoring.seconds},
     )
 
 
