@@ -17,8 +17,9 @@ import os
 import numpy as np
 
 from .geometry import Geometry
-from .kernels import frame_change, pool_cells
-from .video import iter_frames, read_frames, upright
+from .kernels import frame_change
+from .signals import CanvasPooler
+from .video import iter_frames, probe, read_frames
 
 __all__ = [
     "hold_reconstruction", "hold_psnr", "motion_recall", "canvas_luma", "true_change", "TrueChange",
@@ -95,9 +96,11 @@ class TrueChange:
         return out
 
 
-def true_change(video: str | os.PathLike, geometry: Geometry, *, rotation: int = 0) -> TrueChange:
-    """Σ|F_t − F_{t−1}| per cell for every decoded frame (the oracle's and the recall's ground truth)."""
-    rows, cols = geometry.row_edges(), geometry.col_edges()
+def true_change(video: str | os.PathLike, geometry: Geometry, *, rotation: int | None = None) -> TrueChange:
+    """Σ|F_t − F_{t−1}| per cell for every decoded frame (the oracle's and the recall's ground truth).
+
+    ``rotation`` (degrees CCW) defaults to the video's display rotation, as the selector uses it."""
+    pooler = CanvasPooler(geometry, probe(video).rotation if rotation is None else rotation)
     prev = None
     maps = []
     for frame in iter_frames(video, export_mvs=False, fast=False):
@@ -105,8 +108,7 @@ def true_change(video: str | os.PathLike, geometry: Geometry, *, rotation: int =
         if prev is None or prev.shape != luma.shape:
             maps.append(np.zeros((geometry.grid_h, geometry.grid_w), np.float32))
         else:
-            change = upright(frame_change(luma, prev, block=4, step=1), rotation)
-            maps.append(pool_cells(np.ascontiguousarray(change), 4.0, rows, cols))
+            maps.append(pooler.energy(frame_change(luma, prev, block=4, step=1), 4.0))
         prev = luma
     return TrueChange(np.stack(maps) if maps else np.zeros((0, geometry.grid_h, geometry.grid_w), np.float32))
 
