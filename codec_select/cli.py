@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import CodecSelectError
 
-__all__ = ["main"]
+__all__ = ["main", "warm_kernels"]
 
 # Modules with `add_parser(subparsers)`; each must import only argparse-level things at module import time.
 _SUBCOMMAND_MODULES = (
@@ -52,14 +52,12 @@ def _add_select(sub) -> None:
 
 def _run_select(args) -> int:
     from . import sample_video
-    from .kernels import warmup
-    from .select import DEFAULT_POLICY, select_patches
+    from .select import DEFAULT_POLICY, kernels_needed, select_patches
 
     video = args.video or sample_video()
-    compile_s = warmup()  # compile (first run) or load the numba kernels, so the stage times below are honest
-    if compile_s > 1.0:
-        print(f"compiled the numba kernels in {compile_s:.1f} s (cached: later runs load them in well under a second)",
-              file=sys.stderr)
+    # Compile (first run) or load the kernels this run needs before timing anything, and say why a first run waits.
+    warm_kernels(kernels_needed(policy=args.policy or DEFAULT_POLICY, motion_compensation=args.compensation,
+                                signals=args.signals))
     sel = select_patches(
         video, budget=args.budget, geometry=args.geometry, policy=args.policy or DEFAULT_POLICY,
         first_full=not args.no_first_full, accumulate=not args.no_accumulate,
@@ -83,6 +81,29 @@ def _run_select(args) -> int:
         for path in written:
             print(f"wrote    {path}")
     return 0
+
+
+def warm_kernels(steps: list[str]) -> float:
+    """Compile or load the numba kernels of ``steps``; on a first run, say so on stderr *before* the wait, with a
+    progress line per kernel (the compiled code is cached, later runs load it in well under a second)."""
+    from .kernels import cache_is_empty, kernel_cache_dir, warmup
+
+    if not cache_is_empty():
+        seconds = warmup(steps)
+        if seconds > 2.0:  # a new option's kernels, or a cache from another version
+            print(f"codec-select: compiled numba kernels in {seconds:.1f} s (cached for later runs)", file=sys.stderr)
+        return seconds
+    print(f"codec-select: first run: compiling {len(steps)} numba kernels once (~10 s on 2 cores; cached in "
+          f"{kernel_cache_dir()}, set CODEC_SELECT_CACHE_DIR to move it)", file=sys.stderr)
+    tty = sys.stderr.isatty()
+
+    def progress(name: str, i: int, n: int) -> None:
+        line = f"codec-select:   [{i + 1}/{n}] {name}"
+        print(f"\r{line:<60}" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    seconds = warmup(steps, progress=progress)
+    print(("\r" if tty else "") + f"codec-select: compiled in {seconds:.1f} s".ljust(60 if tty else 0), file=sys.stderr)
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:

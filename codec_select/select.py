@@ -23,11 +23,27 @@ from .signals import COMPENSATIONS, CanvasPooler, FrameScorer
 from .video import DecodedFrame, iter_frames, probe
 from .windowed import MODES, choose_mode, plan_stream, select_windowed
 
-__all__ = ["select_patches", "default_budget", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
+__all__ = ["select_patches", "default_budget", "kernels_needed", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
 
 SIGNALS = ("auto", "codec-mv", "estimated-motion")
 DEFAULT_POLICY = "refresh"
 """Measured on ../shared/videos (hold-reconstruction PSNR, README): refresh beats topk at every budget."""
+
+
+def kernels_needed(*, policy: str = DEFAULT_POLICY, motion_compensation: str = "median",
+                   signals: str = "auto") -> list[str]:
+    """Names of :data:`codec_select.kernels.WARMUP_STEPS` a :func:`select_patches` run with these options compiles,
+    so a first run compiles only those (the CLI warms them up front and says why it waits). ``signals="auto"``
+    counts on codec vectors; a codec without them compiles block matching on first use."""
+    steps = ["frame_change", "block_means", "pool_cells"]
+    if signals == "estimated-motion":
+        steps += ["block_match", "normalise_p95", "fuse_energy"]
+    else:
+        steps += ["rasterise_mvs", "mc_residual", "fuse_energy"]
+    if motion_compensation == "similarity":
+        steps.append("compensate_similarity")
+    steps += {"refresh": ["refresh_drift_select"], "topk": ["topk_cells"]}.get(policy, [])
+    return steps
 
 
 def default_budget(geometry: Geometry) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from ._jit import JIT, check_array
+from .order import argsort_stable
 
 __all__ = ["block_means", "refresh_drift_mask", "refresh_drift_select"]
 
@@ -109,7 +110,7 @@ def _drift_select_kernel(thumbs, energy, eligible, mandatory, k, weight, age_wei
     flat_elig = eligible.reshape(n)
     flat_mand = mandatory.reshape(n)
     if count > k:  # the rule is not exactly monotone in tau: trim the least stale non-mandatory keeps
-        order = np.argsort(flat_stale, kind="mergesort")
+        order = argsort_stable(flat_stale)
         for i in order:
             if count <= k:
                 break
@@ -124,7 +125,7 @@ def _drift_select_kernel(thumbs, energy, eligible, mandatory, k, weight, age_wei
                     flat_keep[i] = False
                     count -= 1
     elif count < k:  # fill with the stalest eligible cells not kept (ties: smaller flat index)
-        order = np.argsort(-flat_stale, kind="mergesort")
+        order = argsort_stable(-flat_stale)
         for i in order:
             if count >= k:
                 break

@@ -6,159 +6,13 @@ import numpy as np
 from numba import njit
 
 from ._jit import JIT, check_array
+from .order import normalise_p95_into, order_pair
 
 __all__ = ["normalise_p95", "topk_cells", "refresh_mask", "refresh_select"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# exact order statistics in O(n)
-
-_SELECT_BINS = 1024
-
-
-@njit(**JIT)
-def _min_max(values, n):
-    """(min, max) of ``values[:n]`` with four independent accumulators (float min/max chains do not vectorise)."""
-    lo0 = values[0]
-    lo1 = lo0
-    lo2 = lo0
-    lo3 = lo0
-    hi0 = lo0
-    hi1 = lo0
-    hi2 = lo0
-    hi3 = lo0
-    n4 = n - n % 4
-    for i in range(0, n4, 4):
-        lo0 = min(lo0, values[i])
-        hi0 = max(hi0, values[i])
-        lo1 = min(lo1, values[i + 1])
-        hi1 = max(hi1, values[i + 1])
-        lo2 = min(lo2, values[i + 2])
-        hi2 = max(hi2, values[i + 2])
-        lo3 = min(lo3, values[i + 3])
-        hi3 = max(hi3, values[i + 3])
-    for i in range(n4, n):
-        lo0 = min(lo0, values[i])
-        hi0 = max(hi0, values[i])
-    return min(min(lo0, lo1), min(lo2, lo3)), max(max(hi0, hi1), max(hi2, hi3))
-
-
-@njit(**JIT)
-def _order_pair(values, k):
-    """The k-th and (k+1)-th smallest of float64 ``values`` (0-based; the second is +inf when k is the last).
-
-    Exact and O(n) (this runs per frame, where a sort or numba's ``np.partition`` costs 50–100 µs): histogram
-    the values into 1024 equal-width bins, keep only the bin that holds rank k (and the bin after it, for the
-    (k+1)-th), repeat on that bin until it is small or constant, then sort it. Four independent counters keep
-    ties (many equal values) from serialising the histogram. Non-finite values fall back to a sort.
-    """
-    cur = values
-    upper = np.inf  # smallest value known to lie above the current subset
-    counts = np.zeros((4, _SELECT_BINS), dtype=np.int64)
-    # Energy maps are mostly exact zeros (static blocks); answer a rank that falls on them in one pass.
-    n = cur.shape[0]
-    negative = 0
-    zero = 0
-    for i in range(n):
-        negative += cur[i] < 0.0
-        zero += cur[i] == 0.0
-    if negative <= k < negative + zero:
-        if k + 1 < negative + zero:
-            return 0.0, 0.0
-        above = np.inf
-        for i in range(n):
-            v = cur[i] if cur[i] > 0.0 else np.inf
-            above = min(above, v)
-        return 0.0, above
-    while True:
-        n = cur.shape[0]
-        lo, hi = _min_max(cur, n)
-        if lo == hi:
-            return lo, (lo if k + 1 < n else upper)
-        scale = _SELECT_BINS / (hi - lo)
-        if n <= 64 or not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(scale)):
-            srt = np.sort(cur)
-            return srt[k], (srt[k + 1] if k + 1 < n else upper)
-        last = _SELECT_BINS - 1
-        counts[:, :] = 0
-        n4 = n - n % 4
-        for i in range(0, n4, 4):
-            counts[0, min(int((cur[i] - lo) * scale), last)] += 1
-            counts[1, min(int((cur[i + 1] - lo) * scale), last)] += 1
-            counts[2, min(int((cur[i + 2] - lo) * scale), last)] += 1
-            counts[3, min(int((cur[i + 3] - lo) * scale), last)] += 1
-        for i in range(n4, n):
-            counts[0, min(int((cur[i] - lo) * scale), last)] += 1
-        target = 0
-        below = 0
-        size = 0
-        while True:
-            size = counts[0, target] + counts[1, target] + counts[2, target] + counts[3, target]
-            if below + size > k:
-                break
-            below += size
-            target += 1
-        after = target + 1  # the next non-empty bin holds the smallest value above the target bin
-        after_size = 0
-        while after < _SELECT_BINS:
-            after_size = counts[0, after] + counts[1, after] + counts[2, after] + counts[3, after]
-            if after_size > 0:
-                break
-            after += 1
-        sub = np.empty(size + 1, dtype=np.float64)  # one spare slot for the branch-free writes
-        nxt = np.empty(after_size + 1, dtype=np.float64)
-        m = 0
-        m2 = 0
-        if 8 * (size + after_size) < n:
-            for i in range(n):  # rare hits: branches predict well
-                v = cur[i]
-                b = min(int((v - lo) * scale), last)
-                if b == target:
-                    sub[m] = v
-                    m += 1
-                elif b == after:
-                    nxt[m2] = v
-                    m2 += 1
-        else:
-            for i in range(n):  # frequent hits (ties): branch-free
-                v = cur[i]
-                b = min(int((v - lo) * scale), last)
-                sub[m] = v
-                m += b == target
-                nxt[m2] = v
-                m2 += b == after
-        if after_size > 0:
-            upper = _min_max(nxt, after_size)[0]
-        cur = sub[:size]
-        k -= below
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # normalise_p95
-
-
-@njit(**JIT)
-def _normalise_p95_kernel(x, floor, out):
-    n = x.shape[0]
-    if n == 0:
-        return out
-    # numpy's default ("linear") percentile: virtual index 0.95·(n − 1), lerp between its neighbours.
-    pos = 0.95 * (n - 1)
-    lo = int(np.floor(pos))
-    gamma = pos - lo
-    vals = np.empty(n, dtype=np.float64)
-    for i in range(n):
-        vals[i] = x[i]
-    a, b = _order_pair(vals, lo)
-    if lo + 1 >= n:
-        b = a
-    diff = b - a
-    p95 = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
-    scale = max(p95, floor)
-    for i in range(n):
-        v = float(x[i]) / scale
-        out[i] = min(max(v, 0.0), 1.0)
-    return out
 
 
 def normalise_p95(x: np.ndarray, floor: float) -> np.ndarray:
@@ -173,7 +27,7 @@ def normalise_p95(x: np.ndarray, floor: float) -> np.ndarray:
         raise ValueError(f"floor must be > 0, got {floor}.")
     flat = x.reshape(-1)
     out = np.empty_like(flat)
-    return _normalise_p95_kernel(flat, floor, out).reshape(x.shape)
+    return normalise_p95_into(flat, floor, out).reshape(x.shape)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -208,7 +62,7 @@ def _topk_core(scores, eligible, mandatory, k):
                     s = scores[i]
                     keys[q] = np.inf if np.isnan(s) else -float(s)
                     q += 1
-            thr = _order_pair(keys, need - 1)[0]
+            thr = order_pair(keys, need - 1)[0]
             below = 0
             for q in range(nc):
                 if keys[q] < thr:
@@ -259,7 +113,8 @@ def topk_cells(scores: np.ndarray, eligible: np.ndarray, mandatory: np.ndarray, 
 @njit(**JIT)
 def _refresh_count(energy, eligible, mandatory, tau, limit, acc):
     """How many cells the refresh walk keeps at threshold ``tau`` (stops as soon as it exceeds ``limit``)."""
-    acc[:] = 0.0
+    for c in range(acc.shape[0]):  # loops, not slice assignment: cheaper to compile
+        acc[c] = 0.0
     count = 0
     for t in range(energy.shape[0]):
         for c in range(energy.shape[1]):
@@ -299,7 +154,9 @@ def _refresh_select_kernel(energy, eligible, mandatory, k, iters, tau_max, keep,
         tau = 0.0  # everything eligible fits in the budget
     elif _refresh_count(energy, eligible, mandatory, tau_max, k, acc) > k:
         # More mandatory cells than budget: the first k of them.
-        keep[:, :] = False
+        for t in range(n_t):
+            for c in range(n_c):
+                keep[t, c] = False
         taken = 0
         for t in range(n_t):
             for c in range(n_c):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._jit import JIT, PJIT, check_array
+from ._jit import JIT, check_array
 
-__all__ = ["pool_cells", "pool_cells_batch"]
+__all__ = ["pool_cells"]
 
 
 @njit(**JIT)
@@ -71,16 +71,6 @@ def _pool_cells_kernel(energy, cell, row_edges, col_edges, out):
     return out, True
 
 
-@njit(**PJIT)
-def _pool_cells_batch_kernel(energy, cell, row_edges, col_edges, out):
-    if not (_edges_ok(row_edges) and _edges_ok(col_edges)):
-        return out, False
-    for t in prange(energy.shape[0]):
-        rowbuf = np.zeros(energy.shape[2], dtype=np.float64)  # one per frame: iterations share nothing
-        _pool_into(energy[t], cell, row_edges, col_edges, out[t], rowbuf)
-    return out, True
-
-
 def _check_pool_args(cell_px, row_edges, col_edges) -> float:
     cell_px = float(cell_px)
     if not (cell_px > 0.0 and np.isfinite(cell_px)):
@@ -109,17 +99,6 @@ def pool_cells(energy: np.ndarray, cell_px: float, row_edges: np.ndarray, col_ed
     cell_px = _check_pool_args(cell_px, row_edges, col_edges)
     out = np.empty((row_edges.shape[0] - 1, col_edges.shape[0] - 1), dtype=np.float32)
     out, ok = _pool_cells_kernel(energy, cell_px, row_edges, col_edges, out)
-    if not ok:
-        _raise_bad_edges()
-    return out
-
-
-def pool_cells_batch(energy: np.ndarray, cell_px: float, row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
-    """:func:`pool_cells` for float32 ``[T, gh, gw]`` energy → float32 ``[T, Hp, Wp]``, frames in parallel."""
-    check_array("energy", energy, np.float32, ndim=3)
-    cell_px = _check_pool_args(cell_px, row_edges, col_edges)
-    out = np.empty((energy.shape[0], row_edges.shape[0] - 1, col_edges.shape[0] - 1), dtype=np.float32)
-    out, ok = _pool_cells_batch_kernel(energy, cell_px, row_edges, col_edges, out)
     if not ok:
         _raise_bad_edges()
     return out

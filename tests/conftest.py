@@ -51,6 +51,14 @@ def _restore_rng():
 
 
 @pytest.fixture(scope="session")
+def warm_kernels() -> None:
+    """Compile (or load) every kernel once, so that no test that bounds a duration counts the JIT in it."""
+    from codec_select.kernels import warmup
+
+    warmup()
+
+
+@pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("clips")
 

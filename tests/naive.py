@@ -227,12 +227,6 @@ def naive_pool_cells(energy, cell_px, row_edges, col_edges):
     return (rows @ energy.astype(np.float64) @ cols.T).astype(np.float32)
 
 
-def naive_pool_cells_batch(energy, cell_px, row_edges, col_edges):
-    return np.stack([naive_pool_cells(e, cell_px, row_edges, col_edges) for e in energy]).reshape(
-        energy.shape[0], len(row_edges) - 1, len(col_edges) - 1
-    )
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # policy
 

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutate import INTERESTING, SEEDS, apply_ops, make_seeds, run_case
 
-CASE_LIMIT_S = 20.0
+CASE_LIMIT_S = 60.0
+"""A hang guard, not a speed target: a case takes well under a second once the kernels are compiled (the
+``warm_kernels`` fixture compiles them before any case is timed); the long run (run_fuzz.py) kills real hangs."""
 _DIR = Path(tempfile.mkdtemp(prefix="codec_select_fuzz_"))
 atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 _SEED_BYTES: dict[str, bytes] = {}
@@ -46,7 +48,7 @@ op = st.one_of(
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(seed=st.sampled_from(sorted(SEEDS)), ops=st.lists(op, min_size=1, max_size=5),
        mode=st.sampled_from(["full", "windowed"]))
-def test_mutated_clips_never_crash(seed, ops, mode):
+def test_mutated_clips_never_crash(warm_kernels, seed, ops, mode):
     path = _DIR / f"case{Path(seed).suffix}"
     path.write_bytes(apply_ops(_seeds()[seed], ops))
     t0 = time.perf_counter()
