@@ -86,9 +86,12 @@ def _sorted_indices(k: int, seed: int) -> torch.Tensor:
 
 
 def _close(a, b, tol=1e-5):
+    """Max abs difference ≤ tol, relative to the values' scale when they exceed 1: the pooled output reaches ~15,
+    where one fp32 ulp is already 1e-6 and two attention kernels summing in another order differ by ~1e-5."""
     assert a.shape == b.shape
     diff = (a.float() - b.float()).abs().max().item()
-    assert diff <= tol, f"max abs diff {diff} > {tol}"
+    scale = max(1.0, b.float().abs().max().item())
+    assert diff <= tol * scale, f"max abs diff {diff} > {tol} x scale {scale:.2f}"
 
 
 # --- names, counts, loading -----------------------------------------------------------------------------------
