@@ -35,7 +35,7 @@ def make_long_clip(path: Path, *, seconds: float, width: int = 1280, height: int
     """Stream-render and encode a long synthetic clip (bounded memory: one scene texture at a time)."""
     import av
 
-    from codec_select.synth import _texture
+    from codec_select.synth import texture
 
     rng = np.random.default_rng(seed)
     n = int(round(seconds * fps))
@@ -51,7 +51,7 @@ def make_long_clip(path: Path, *, seconds: float, width: int = 1280, height: int
         for i in range(n):
             j = i % scene_len
             if j == 0:
-                big = _texture(rng, height, width + scene_len + 8, cell=16)
+                big = texture(rng, height, width + scene_len + 8, cell=16)
                 colours = rng.integers(0, 256, size=(3, 3), dtype=np.uint8)
             img = big[:, j : j + width].copy()
             for o in range(3):
@@ -110,11 +110,11 @@ what, path = sys.argv[1], sys.argv[2]
 t = time.perf_counter()
 out = {{}}
 if what == "uniform":
-    from codec_select.bench import _seek_decode
+    from codec_select.bench import seek_decode
     from codec_select.select import frame_grid
     from codec_select.video import probe
     info = probe(path)
-    _seek_decode(path, frame_grid(max(1, info.num_frames)), info)
+    seek_decode(path, frame_grid(max(1, info.num_frames)), info)
 else:
     from codec_select import select_patches
     kw = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {{}}

@@ -13,11 +13,14 @@ from .errors import (
     CodecSelectError,
     DecodeError,
     NoVideoStreamError,
+    PartialVideoError,
     SelectionTimeoutError,
     UnsupportedVideoError,
     VideoOpenError,
 )
 from .geometry import Geometry, make_geometry
+from .pixels import slot_frames
+from .report import SelectionReport
 from .select import select_patches
 from .selection import Selection
 
@@ -27,6 +30,8 @@ __all__ = [
     "select_patches",
     "select_and_encode",
     "Selection",
+    "slot_frames",
+    "SelectionReport",
     "Geometry",
     "make_geometry",
     "sample_video",
@@ -35,6 +40,7 @@ __all__ = [
     "NoVideoStreamError",
     "UnsupportedVideoError",
     "DecodeError",
+    "PartialVideoError",
     "SelectionTimeoutError",
     "__version__",
 ]

@@ -1,7 +1,9 @@
 """``codec-select batch``: run the selector over a manifest of videos, on a local process pool or on Ray Data.
 
 One bad video never stops a batch: its error class and message land in ``DIR/failures.jsonl`` and the exit code is
-1. Outputs are written atomically (temp file, then rename) and a video is *done* when its final file exists, so a
+1. A partial video (truncated, damaged tail: ``Selection.report.partial``) is a failure too
+(``PartialVideoError``), unless ``--allow-partial``; every output carries the report (npz meta, Parquet ``report``
+column, as JSON). Outputs are written atomically (temp file, then rename) and a video is *done* when its final file exists, so a
 rerun after a crash or a kill skips what is finished and redoes the rest, without duplicates.
 
 Outputs per ``--format`` (one per video):
@@ -34,7 +36,8 @@ from pathlib import Path
 from .errors import CodecSelectError, SelectionTimeoutError
 
 __all__ = [
-    "BatchItem", "BatchSummary", "WorkerCrashedError", "read_manifest", "run_batch", "configure_worker", "add_parser",
+    "BatchItem", "BatchSummary", "WorkerCrashedError", "read_manifest", "build_items", "run_batch", "configure_worker",
+    "add_parser",
     "FORMATS",
 ]
 
@@ -175,10 +178,10 @@ def read_manifest(path: str | os.PathLike, *, video_root: str | os.PathLike | No
             entries = [r[0].strip() for r in rows]
     else:
         entries = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return _build_items(entries, root, str(path))
+    return build_items(entries, root, str(path))
 
 
-def _build_items(entries: list, root: Path, label: str) -> list[BatchItem]:
+def build_items(entries: list, root: Path, label: str) -> list[BatchItem]:
     parsed = [
         (e.id, e.video, e.extra) if isinstance(e, BatchItem) else _item(e, n, root) for n, e in enumerate(entries, 1)
     ]
@@ -215,6 +218,7 @@ class _Config:
     image_format: str = "jpg"
     quality: int = 95
     relative_paths: bool = False
+    allow_partial: bool = False
 
 
 _WORKER_DECODE_THREADS = 0
@@ -269,7 +273,7 @@ def _result(item: BatchItem, seconds: float, sel=None, exc: BaseException | None
     row.update(
         codec=sel.codec, signals=sel.signals, policy=sel.policy, geometry=sel.geometry.name,
         grid_thw=list(sel.grid_thw), budget=sel.budget, num_frames=sel.num_frames, damaged_frames=sel.damaged_frames,
-        timings={k: float(sel.timings.get(k, 0.0)) for k in _TIMING_KEYS},
+        timings={k: float(sel.timings.get(k, 0.0)) for k in _TIMING_KEYS}, report=sel.report.to_json(),
     )
     if arrays:
         row.update(
@@ -295,6 +299,15 @@ def _process(item: BatchItem, cfg: _Config) -> dict:
             if item.extra.get(key) is not None:
                 options[key] = float(item.extra[key])
         sel = select_patches(item.video, **options)
+        if sel.report.partial and not cfg.allow_partial:
+            from .errors import PartialVideoError
+
+            r = sel.report
+            raise PartialVideoError(
+                f"{item.video}: partial video, {r.partial_reason} ({r.frames_found} frames found, "
+                f"{r.frames_declared or 'no count'} declared). Re-download or re-encode it, or pass --allow-partial "
+                "to keep what decoded."
+            )
         if cfg.fmt == "npz":
             sel.save_npz(out / f"{item.name}.npz")
         elif cfg.fmt == "reference":
@@ -450,7 +463,7 @@ def _schema():
         ("policy", pa.string()), ("geometry", pa.string()), ("grid_thw", pa.list_(pa.int32())),
         ("budget", pa.int64()), ("num_frames", pa.int64()), ("damaged_frames", pa.int64()), ("timings", timings),
         ("seconds", pa.float64()), ("worker", pa.string()), ("error_class", pa.string()), ("error", pa.string()),
-        ("selection", pa.string()), ("extra", pa.string()),
+        ("selection", pa.string()), ("extra", pa.string()), ("report", pa.string()),
     ])
 
 
@@ -698,6 +711,7 @@ def run_batch(
     image_format: str = "jpg",
     quality: int = 95,
     relative_paths: bool = False,
+    allow_partial: bool = False,
     video_root: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -719,6 +733,7 @@ def run_batch(
             ``start`` / ``end`` keys set its time window.
         image_format, quality, relative_paths: LLaVA mosaics (jpg quality 95, or lossless png) and whether the
             JSONL paths are relative to ``out_dir`` (default absolute).
+        allow_partial: write partial videos (``Selection.report.partial``) as successes instead of failures.
         overwrite: redo videos whose output exists (default: skip them, which makes a rerun resume).
         numba_threads, ffmpeg_threads: per worker (1 and 1: parallelism comes from the workers).
     """
@@ -742,13 +757,13 @@ def run_batch(
     if isinstance(manifest, (str, os.PathLike)):
         items = read_manifest(manifest, video_root=video_root)
     else:
-        items = _build_items(list(manifest), Path(os.path.abspath(video_root or os.getcwd())), "manifest")
+        items = build_items(list(manifest), Path(os.path.abspath(video_root or os.getcwd())), "manifest")
     options = {"geometry": geometry, **(select_options or {})}
     for key, value in (("budget", budget), ("policy", policy), ("timeout", timeout)):
         if value is not None:
             options[key] = value
     out = Path(out_dir)
-    cfg = _Config(str(out), fmt, options, image_format, int(quality), relative_paths)
+    cfg = _Config(str(out), fmt, options, image_format, int(quality), relative_paths, bool(allow_partial))
     store = _Store(out, fmt, items)
     done = set() if overwrite else store.done_ids()
     if overwrite and fmt == "parquet":
@@ -849,6 +864,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of the LLaVA mosaics")
     p.add_argument("--relative-paths", action="store_true", help="LLaVA JSONL paths relative to --out")
     p.add_argument("--overwrite", action="store_true", help="redo videos whose output already exists")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="keep truncated / damaged-tail videos (default: recorded in failures.jsonl)")
     p.add_argument("--numba-threads", type=int, default=1, help="numba threads per worker (default 1)")
     p.add_argument("--ffmpeg-threads", type=int, default=1, help="decoder threads per worker (default 1; 0 = auto)")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
@@ -872,7 +889,7 @@ def _run_cli(args) -> int:
             args.manifest, args.out, engine=args.engine, fmt=args.fmt, workers=args.workers, budget=args.budget,
             geometry=args.geometry, policy=args.policy, timeout=args.timeout, select_options=options,
             image_format=args.image_format, quality=args.quality, relative_paths=args.relative_paths,
-            video_root=args.video_root, overwrite=args.overwrite, progress=not args.no_progress,
+            allow_partial=args.allow_partial, video_root=args.video_root, overwrite=args.overwrite, progress=not args.no_progress,
             numba_threads=args.numba_threads, ffmpeg_threads=args.ffmpeg_threads, ray_address=args.ray_address,
         )
     except (ValueError, ImportError, RuntimeError) as exc:  # options, manifest, missing extra, workers that die

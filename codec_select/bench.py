@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_parser", "run_bench", "DEFAULT_BUDGETS"]
+__all__ = ["add_parser", "run_bench", "DEFAULT_BUDGETS", "seek_decode"]
 
 DEFAULT_BUDGETS = {"ap224": (1024, 2048, 4096, 8192), "llava576": (10368,)}
 SELECTORS = ("codec", "codec-topk", "codec-noacc", "uniform", "oracle", "random")
@@ -94,7 +94,7 @@ def _speed(path: str, repeats: int) -> dict:
         out["decode_mv"] = bench(lambda: decode_with_mvs(path), warmup=0, repeats=repeats)["median"]
     ids = frame_grid(max(1, info.num_frames))
     out["uniform64_sequential"] = bench(lambda: read_frames(path, ids), warmup=0, repeats=repeats)["median"]
-    out["uniform64_seek"] = bench(lambda: _seek_decode(path, ids, info), warmup=0, repeats=repeats)["median"]
+    out["uniform64_seek"] = bench(lambda: seek_decode(path, ids, info), warmup=0, repeats=repeats)["median"]
     try:
         import torchcodec.decoders as tcd  # noqa: F401
 
@@ -118,7 +118,7 @@ def _speed(path: str, repeats: int) -> dict:
     return out
 
 
-def _seek_decode(path, ids, info):
+def seek_decode(path, ids, info):
     """Uniform 64-frame decoding by seeking to each wanted timestamp (PyAV)."""
     import av
 
@@ -143,7 +143,8 @@ def run_bench(
 ) -> dict:
     from ._bench import system_metadata
     from .kernels import warmup
-    from .metrics import canvas_luma, hold_psnr, motion_recall, true_change
+    from .metrics import hold_psnr, motion_recall, true_change
+    from .pixels import slot_frames
     from .select import select_patches
 
     budgets = budgets or DEFAULT_BUDGETS
@@ -161,7 +162,7 @@ def run_bench(
         for geometry, ks in budgets.items():
             sel = select_patches(path, geometry=geometry)
             noacc = select_patches(path, geometry=geometry, policy="topk", accumulate=False)
-            truth = canvas_luma(path, sel.frame_ids, sel.geometry)
+            truth = slot_frames(sel, luma=True)
             change = true_change(path, sel.geometry).slots(sel.frame_ids)
             entry.setdefault("signals", sel.signals)
             entry.setdefault("codec", sel.codec)
@@ -198,7 +199,7 @@ def _json_default(x):
 
 def _encoder_bench(video) -> dict:
     try:
-        from .pipeline import encoder_benchmark  # torch + the native encoder
+        from .encoder.benchmark import encoder_benchmark  # torch + the native encoder
     except ImportError as exc:
         return {"skipped": f"{exc}"}
     try:

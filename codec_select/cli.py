@@ -39,6 +39,8 @@ def _add_select(sub) -> None:
     p.add_argument("--no-first-full", action="store_true", help="do not force every cell of slot 0")
     p.add_argument("--mode", default="auto", choices=["auto", "full", "windowed"],
                    help="decode every frame, or windows before each slot (long videos); auto picks by length")
+    p.add_argument("--recipe", default=None, choices=["onevision-stage1", "onevision-ap"],
+                   help="reproduce a OneVision reference selector literally (sets geometry, policy, budget default)")
     p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (per video)")
     p.add_argument("--start", type=float, default=None, help="time window start (s)")
     p.add_argument("--end", type=float, default=None, help="time window end (s)")
@@ -62,8 +64,10 @@ def _run_select(args) -> int:
         video, budget=args.budget, geometry=args.geometry, policy=args.policy or DEFAULT_POLICY,
         first_full=not args.no_first_full, accumulate=not args.no_accumulate,
         motion_compensation=args.compensation, signals=args.signals, start=args.start, end=args.end,
-        progress=args.progress, mode=args.mode, timeout=args.timeout,
+        progress=args.progress, mode=args.mode, timeout=args.timeout, recipe=args.recipe,
     )
+    if sel.report.partial:  # on stderr too, so that --json output and pipes do not hide it
+        print(f"codec-select: warning: {sel.video}: partial video, {sel.report.partial_reason}", file=sys.stderr)
     written = []
     if args.out:
         written.append(str(sel.save_npz(args.out)))

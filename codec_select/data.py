@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from .batch import BatchItem, _build_items, configure_worker, read_manifest, worker_select_options
+from .batch import BatchItem, build_items, configure_worker, read_manifest, worker_select_options
 from .errors import CodecSelectError
 
 __all__ = ["VideoDataset", "collate", "unpack_batch", "worker_init_fn"]
@@ -73,7 +73,7 @@ class VideoDataset(Dataset):
         if on_error not in ("raise", "skip"):
             raise ValueError(f"Invalid on_error ({on_error!r}). Supported values are raise, skip.")
         entries = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in videos]
-        items = _build_items(entries, Path(os.path.abspath(video_root or os.getcwd())), "videos")
+        items = build_items(entries, Path(os.path.abspath(video_root or os.getcwd())), "videos")
         if metadata is not None:
             if len(metadata) != len(items):
                 raise ValueError(f"metadata has {len(metadata)} entries for {len(items)} videos.")

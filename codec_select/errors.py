@@ -7,6 +7,7 @@ __all__ = [
     "VideoOpenError",
     "NoVideoStreamError",
     "DecodeError",
+    "PartialVideoError",
     "UnsupportedVideoError",
     "SelectionTimeoutError",
 ]
@@ -30,6 +31,12 @@ class UnsupportedVideoError(CodecSelectError, ValueError):
 
 class DecodeError(CodecSelectError, RuntimeError):
     """Decoding failed before enough frames came out (truncated or corrupt stream, zero decodable frames)."""
+
+
+class PartialVideoError(DecodeError):
+    """Only part of the video decoded (a truncated file, a damaged tail): raised by ``codec-select batch`` unless
+    ``--allow-partial``; :func:`~codec_select.select_patches` itself returns the Selection and says so in its
+    ``report``."""
 
 
 class SelectionTimeoutError(CodecSelectError, TimeoutError):

@@ -2,7 +2,8 @@
 
 Stage-1 ("reference") layout, per video: ``<prefix>.visidx_thw.npy`` int32 [K, 3] (t, h, w), ``<prefix>.frame_ids.npy``
 int32 [64] and ``<prefix>.meta.json`` with the reference's keys. Rows are sorted by (t, h, w) — stage 2 sorts them
-anyway, and a sorted file is what every consumer can rely on.
+anyway, and a sorted file is what every consumer can rely on — except for a ``recipe="onevision-stage1"``
+selection, whose rows keep the reference's own order (slot 0 raster, then descending score).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from .selection import NUM_SLOTS, Selection
 
-__all__ = ["reference_prefix", "write_reference", "read_reference", "atomic_write_bytes"]
+__all__ = ["reference_prefix", "reference_rows", "write_reference", "read_reference", "atomic_write_bytes"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -54,14 +55,17 @@ def _meta(selection: Selection, sample_id: str, sample_key: str) -> dict:
     positions = selection.positions_thw
     flat_valid = valid.ravel()
     invalid_kept = int((~flat_valid[positions[:, 1] * g.grid_w + positions[:, 2]]).sum())
+    equiv = selection.budget / g.cells
+    # The reference's scale is out_size / max(H0, W0) (its Hn, Wn are rounded from it), not Hn / H0.
+    scale = g.canvas_h / max(g.source_h, g.source_w) if g.name == "llava576" else g.scaled_h / g.source_h
     return {
-        "sample_id": sample_id, "sample_key": sample_key, "video": selection.video, "T": NUM_SLOTS,
+        "sample_id": sample_id, "sample_key": sample_key, "video": selection.video, "T": NUM_SLOTS, "frame_ids": None,
         "preprocess": "square576" if g.name == "llava576" else g.name, "square_size": g.canvas_h, "patch": g.patch,
-        "keep_frames_equiv": selection.budget / g.cells, "padding_policy": "zero",
+        "keep_frames_equiv": int(equiv) if equiv == int(equiv) else equiv, "padding_policy": "zero",
         "keep_uniform_first": False, "keep_first_full_frame": bool(selection.options.get("first_full", True)),
         "H0": g.source_h, "W0": g.source_w,
         "pad_info": {
-            "scale": g.scaled_h / g.source_h, "Hn": g.scaled_h, "Wn": g.scaled_w, "pad_top": max(0, g.off_y),
+            "scale": scale, "Hn": g.scaled_h, "Wn": g.scaled_w, "pad_top": max(0, g.off_y),
             "pad_left": max(0, g.off_x), "pad_bottom": max(0, g.canvas_h - y1), "pad_right": max(0, g.canvas_w - x1),
             "out_size": g.canvas_h, "H0": g.source_h, "W0": g.source_w,
         },
@@ -77,6 +81,17 @@ def _meta(selection: Selection, sample_id: str, sample_key: str) -> dict:
     }
 
 
+def reference_rows(selection: Selection) -> np.ndarray:
+    """int32 [K, 3] (t, h, w) rows as the stage-1 file holds them: the reference's own order for a recipe selection
+    (:attr:`Selection.reference_order`: slot 0 raster, then descending score), else sorted by (t, h, w)."""
+    if selection.reference_order is None:
+        return selection.positions_thw.astype(np.int32)
+    g = selection.geometry
+    t, rem = np.divmod(np.asarray(selection.reference_order, dtype=np.int64), g.cells)
+    h, w = np.divmod(rem, g.grid_w)
+    return np.stack([t, h, w], axis=1).astype(np.int32)
+
+
 def write_reference(
     selection: Selection, out_dir: str | os.PathLike, *, sample_id: str | int | None = None, row_idx: int = 0
 ) -> dict[str, Path]:
@@ -90,7 +105,7 @@ def write_reference(
         "frame_ids": out / f"{prefix}.frame_ids.npy",
         "meta": out / f"{prefix}.meta.json",
     }
-    _atomic_save_npy(paths["visidx_thw"], selection.positions_thw.astype(np.int32))
+    _atomic_save_npy(paths["visidx_thw"], reference_rows(selection))
     _atomic_save_npy(paths["frame_ids"], selection.frame_ids.astype(np.int32))
     meta = _meta(selection, sid, f"{selection.video}|{sid}|{row_idx}")
     atomic_write_bytes(paths["meta"], json.dumps(meta, indent=1).encode())  # meta last: its presence means "done"

@@ -26,13 +26,13 @@ from typing import Literal
 import numpy as np
 
 from .export import atomic_write_bytes
+from .pixels import slot_frames
 from .selection import NUM_SLOTS, Selection
 
 __all__ = [
     "IMAGE_TOKEN",
     "VIDEO_TOKEN",
     "RECORD_NAME",
-    "canvas_frames",
     "mosaic_images",
     "llava_dir_name",
     "video_to_image_tokens",
@@ -62,37 +62,6 @@ def _num_images(selection: Selection) -> int:
     return selection.budget // cells
 
 
-def canvas_frames(selection: Selection, slots: np.ndarray | None = None) -> np.ndarray:
-    """Decode the frames shown at ``slots`` (default: every slot holding a kept cell) and put them on the canvas.
-
-    Returns uint8 ``[len(slots), canvas_h, canvas_w, 3]`` (RGB, the geometry's resize / crop / letterbox).
-    """
-    if slots is None:
-        slots = np.unique(_sorted_positions(selection)[:, 0])
-    slots = np.asarray(slots, dtype=np.int64)
-    g = selection.geometry
-    if slots.size == 0:
-        return np.zeros((0, g.canvas_h, g.canvas_w, 3), np.uint8)
-    ids = selection.frame_ids[slots]
-    uniq, inverse = np.unique(ids, return_inverse=True)
-    frames = _read_rgb(selection, uniq)
-    canvases = np.stack([g.to_canvas(f) for f in frames])
-    return canvases[inverse.reshape(-1)]
-
-
-def _read_rgb(selection: Selection, ids: np.ndarray) -> np.ndarray:
-    """Upright RGB of display-order frames ``ids``, counted from the selection's time window when it has one."""
-    start = selection.options.get("start")
-    if start:
-        # Frame ids count from the first frame at `start`; the pipeline's reader seeks the same way.
-        from .pipeline import _read_rgb_window
-
-        return _read_rgb_window(selection.video, ids, float(start))
-    from .video import read_frames
-
-    return read_frames(selection.video, ids, rgb=True)
-
-
 def mosaic_images(selection: Selection, canvases: np.ndarray | None = None) -> np.ndarray:
     """Pack the kept cells into K / (Hp·Wp) mosaic images (uint8 ``[n, canvas_h, canvas_w, 3]``).
 
@@ -106,7 +75,7 @@ def mosaic_images(selection: Selection, canvases: np.ndarray | None = None) -> n
     p, hp, wp = g.patch, g.grid_h, g.grid_w
     if canvases is None:
         used = np.unique(pos[:, 0])
-        stack = canvas_frames(selection, used)
+        stack = slot_frames(selection, slots=used)
         row_of_slot = np.full(NUM_SLOTS, -1, np.int64)
         row_of_slot[used] = np.arange(used.size)
     else:

@@ -19,10 +19,10 @@ import numpy as np
 from .geometry import Geometry
 from .kernels import frame_change
 from .signals import CanvasPooler
-from .video import iter_frames, probe, read_frames
+from .video import iter_frames, probe
 
 __all__ = [
-    "hold_reconstruction", "hold_psnr", "motion_recall", "canvas_luma", "true_change", "TrueChange",
+    "hold_reconstruction", "hold_psnr", "motion_recall", "true_change", "TrueChange",
 ]
 
 
@@ -69,12 +69,6 @@ def motion_recall(change: np.ndarray, selected: np.ndarray) -> float:
     mask = _mask_of(selected, change.shape)
     total = float(change.sum())
     return 1.0 if total <= 0 else float(change[mask].sum()) / total
-
-
-def canvas_luma(video: str | os.PathLike, frame_ids: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """The true canvas luma of the slot frames: uint8 [64, canvas_h, canvas_w] (full-quality decode)."""
-    frames = read_frames(video, frame_ids, rgb=False)
-    return np.stack([geometry.to_canvas(f) for f in frames])
 
 
 class TrueChange:

@@ -26,12 +26,13 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError('select_and_encode needs torch: pip install "codec-select[encoder]"') from exc
 
-from .encoder._hub import DEFAULT_MODEL_ID
+from .encoder import DEFAULT_MODEL_ID
 from .geometry import CLIP_MEAN, CLIP_STD, GEOMETRIES, Geometry
+from .pixels import slot_frames
 from .selection import NUM_SLOTS, Selection
 
 __all__ = [
-    "EncodedVideo", "select_and_encode", "preprocess_frames", "build_mosaic", "encoder_inputs", "encoder_benchmark",
+    "EncodedVideo", "select_and_encode", "preprocess_frames", "build_mosaic", "encoder_inputs",
 ]
 
 _FIXED_CELLS = {"ap224": 256, "llava576": 1296}
@@ -194,53 +195,6 @@ def build_mosaic(
     return mosaic.reshape(1, c, g, h, w)
 
 
-def _read_rgb_window(path: str, ids: np.ndarray, start: float) -> np.ndarray:
-    """RGB of display-order frames counted from the first frame at or after ``start`` seconds (the indexing of
-    ``select_patches(..., start=...)``). Private until ``video.read_frames`` grows a ``start`` argument."""
-    import av
-
-    from .errors import DecodeError
-    from .video import open_container, upright
-
-    wanted, last, got = set(ids.tolist()), int(ids.max()), {}
-    container, stream = open_container(path)
-    stream.thread_type = "AUTO"
-    try:
-        if stream.time_base is not None and start > 0:
-            try:
-                container.seek(int(start / float(stream.time_base)), stream=stream, backward=True, any_frame=False)
-            except av.error.FFmpegError:
-                try:
-                    container.seek(0, stream=stream)
-                except av.error.FFmpegError:  # not seekable at all: start over from a fresh open
-                    container.close()
-                    container, stream = open_container(path)
-                    stream.thread_type = "AUTO"
-        index = 0
-        for frame in container.decode(stream):
-            if frame.time is not None and frame.time < start - 1e-6:
-                continue
-            if index in wanted:
-                got[index] = upright(frame.to_ndarray(format="rgb24"), int(round(frame.rotation or 0)))
-            index += 1
-            if index > last:
-                break
-    finally:
-        container.close()
-    if set(got) != wanted:
-        raise DecodeError(f"{path}: frames {sorted(wanted - set(got))[:5]} of the window did not decode again.")
-    return np.stack([got[int(i)] for i in ids])
-
-
-def _read_rgb(selection: Selection, ids: np.ndarray) -> np.ndarray:
-    start = selection.options.get("start")
-    if start:
-        return _read_rgb_window(selection.video, ids, float(start))
-    from .video import read_frames
-
-    return read_frames(selection.video, ids, rgb=True)
-
-
 def encoder_inputs(
     selection: Selection,
     *,
@@ -255,8 +209,8 @@ def encoder_inputs(
     504²; ``None`` keeps the geometry's canvas; see :func:`preprocess_frames`)."""
     geo = selection.geometry
     slots = np.unique(selection.visible_indices // geo.cells)
-    ids, inverse = np.unique(selection.frame_ids[slots], return_inverse=True)
-    rgb = _read_rgb(selection, ids)
+    _, first, inverse = np.unique(selection.frame_ids[slots], return_index=True, return_inverse=True)
+    rgb = slot_frames(selection, canvas=False, slots=slots[first])  # each distinct frame once, found by timestamp
     canvas = preprocess_frames(rgb, geo, device=device, dtype=dtype, patch_size=patch_size)
     slot_rows = np.full(NUM_SLOTS, -1, dtype=np.int64)
     slot_rows[slots] = inverse.reshape(-1)
@@ -274,10 +228,10 @@ def _cached_encoder(name: str, device: str | None, dtype, attn: str):
 
 def _as_encoder(model, device, dtype, attn_implementation) -> torch.nn.Module:
     if isinstance(model, torch.nn.Module):
-        from .encoder.loading import _resolve_dtype
+        from .encoder.loading import resolve_dtype
 
         param = next(model.parameters())
-        dtype = None if dtype is None else _resolve_dtype(dtype, param.device)
+        dtype = None if dtype is None else resolve_dtype(dtype, param.device)
         want = None if device is None else torch.device(device)
         if want is not None and (want.type != param.device.type or want.index not in (None, param.device.index)):
             raise ValueError(f"The model is on {param.device}, not {want}; move it first (model.to(...)).")
@@ -383,10 +337,3 @@ def select_and_encode(
             tm.update(encode=encode, batch=len(batch))
             results.append(EncodedVideo(sel, last, pooled, hidden, tm))
     return results[0] if single else results
-
-
-def encoder_benchmark(video: str | os.PathLike | None = None, **options) -> dict:
-    """Encoder timings for ``codec-select bench``; see :func:`codec_select.encoder.benchmark.encoder_benchmark`."""
-    from .encoder.benchmark import encoder_benchmark as run
-
-    return run(video, **options)

@@ -18,8 +18,10 @@ from ._worker import Consumer
 from .errors import DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
 from .kernels import refresh_drift_select, refresh_select, topk_cells
-from .selection import NUM_SLOTS, Selection
+from .report import build_report
+from .selection import NUM_SLOTS, Selection, frame_grid
 from .signals import COMPENSATIONS, CanvasPooler, FrameScorer
+from .timeline import window_offset
 from .video import DecodedFrame, iter_frames, probe
 from .windowed import MODES, choose_mode, plan_stream, select_windowed
 
@@ -49,13 +51,6 @@ def kernels_needed(*, policy: str = DEFAULT_POLICY, motion_compensation: str = "
 def default_budget(geometry: Geometry) -> int:
     """K when the caller gives none: 16 full frames on ``ap224``/``native`` (4096), 8 on ``llava576`` (10368)."""
     return (8 if geometry.name == "llava576" else 16) * geometry.cells
-
-
-def frame_grid(num_frames: int, slots: int = NUM_SLOTS) -> np.ndarray:
-    """``floor(linspace(0, N−1, 64))``: the reference's slot → decoded-frame rule (repeats when N < 64)."""
-    if num_frames < 1:
-        raise ValueError("num_frames must be >= 1")
-    return np.floor(np.linspace(0, num_frames - 1, slots)).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -164,6 +159,7 @@ def _pooled_energy(
     progress: bool,
     deadline: float | None,
     threads: int = 0,
+    stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, dict]:
     """Decode every frame, score it, pool it onto the canvas grid. Returns (E [N, Hp, Wp], thumbnails
     [N, 2Hp, 2Wp] float16, times [N], frames with codec MVs, damaged frames, timings). Decoding runs on this thread,
@@ -192,7 +188,7 @@ def _pooled_energy(
 
     scoring = Consumer(handle, finish=finish, name="codec-select-score", maxsize=32)
     damaged = 0
-    stats: dict = {}  # iter_frames reports packets that failed to decode
+    stats = {} if stats is None else stats  # iter_frames reports failed packets, a damaged tail, how far it got
     bar = None
     if progress:
         from tqdm import tqdm
@@ -244,6 +240,18 @@ def slot_scores(energy: np.ndarray, frame_ids: np.ndarray, *, accumulate: bool) 
     return np.maximum(out, 0.0)
 
 
+def _select_with_recipe(video, recipe: str, *, budget: int | None, signals: str, given: dict) -> Selection:
+    """``select_patches(recipe=...)``: validate the recipe and the arguments it fixes, then run it."""
+    import inspect
+
+    from .recipes import check_recipe_args, get_recipe, run_recipe
+
+    rec = get_recipe(recipe)
+    defaults = {k: p.default for k, p in inspect.signature(select_patches).parameters.items()}
+    check_recipe_args(rec, given, defaults)
+    return run_recipe(video, rec.name, budget=budget, signals=signals)
+
+
 def select_patches(
     video: str | os.PathLike,
     *,
@@ -262,6 +270,7 @@ def select_patches(
     progress: bool = False,
     mode: Literal["auto", "full", "windowed"] = "auto",
     decode_threads: int = 0,
+    recipe: str | None = None,
 ) -> Selection:
     """Choose ``budget`` patch cells of ``video`` on the 64-slot grid from its codec signals.
 
@@ -286,7 +295,18 @@ def select_patches(
             relative to the 64 slots (:func:`codec_select.windowed.choose_mode`).
         decode_threads: FFmpeg decoder threads (0 = FFmpeg's choice; batch workers use 1 and get parallelism from
             processes). With MV export these are slice threads only.
+        recipe: reproduce a OneVision reference selector literally (:mod:`codec_select.recipes`):
+            ``"onevision-stage1"`` (LLaVA stage-1 data, llava576, K 10368) or ``"onevision-ap"`` (attentive-probe
+            loader, ap224, K 4096). The recipe sets geometry, policy, first_full, accumulate and
+            motion_compensation; setting one of them (or start/end, mode="windowed") to something else raises
+            ``ValueError``. ``budget`` and ``signals`` apply.
     """
+    if recipe is not None:
+        return _select_with_recipe(
+            video, recipe, budget=budget, signals=signals,
+            given={"geometry": geometry, "policy": policy, "first_full": first_full, "accumulate": accumulate,
+                   "motion_compensation": motion_compensation, "mode": mode, "start": start, "end": end},
+        )
     t_total = time.perf_counter()
     path = os.fspath(video)
     if geometry not in GEOMETRIES:
@@ -314,6 +334,7 @@ def select_patches(
             f"{path}: codec {info.codec} exports no motion vectors; use signals='auto' or 'estimated-motion'."
         )
     estimated = signals == "estimated-motion" or (signals == "auto" and not info.has_codec_mvs)
+    asked_estimated = estimated
     deadline = None if timeout is None else t_total + float(timeout)
     run_mode = "full"
     if mode != "full":
@@ -327,10 +348,15 @@ def select_patches(
         n, frame_ids, stamps, slot_thumbs, damaged, timings = (
             res.num_frames, res.frame_ids, res.timestamps, res.thumbnails, res.damaged, res.timings)
         scores = res.scores * geo.valid_mask()[None]
+        timeline = plan.timeline
+        decode = {"frames_decoded": res.decoded, "reached": timeline.end if timeline is not None else float("nan"),
+                  "stopped_early": res.stopped_early, "failed_packets": res.failed_packets, "exact": plan.exact,
+                  "offset": plan.first_index if plan.exact else int(round((plan.t0 - info.start_time) * plan.fps))}
     else:
+        stats: dict = {}
         energy, thumbs, times, frames_mv, damaged, timings = _pooled_energy(
             path, geo, info.rotation, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
-            start=start, end=end, progress=progress, deadline=deadline, threads=decode_threads,
+            start=start, end=end, progress=progress, deadline=deadline, threads=decode_threads, stats=stats,
         )
         n = energy.shape[0]
         if not estimated and frames_mv == 0 and n > 1:
@@ -338,7 +364,7 @@ def select_patches(
             estimated = True
             energy, thumbs, times, _, damaged, timings = _pooled_energy(
                 path, geo, info.rotation, estimated=True, compensation=motion_compensation, fast_decode=fast_decode,
-                start=start, end=end, progress=progress, deadline=deadline, threads=decode_threads,
+                start=start, end=end, progress=progress, deadline=deadline, threads=decode_threads, stats=stats,
             )
             n = energy.shape[0]
         t0 = time.perf_counter()
@@ -348,14 +374,23 @@ def select_patches(
         timings["scoring"] = time.perf_counter() - t0
         slot_thumbs = thumbs[frame_ids]
         stamps = times[frame_ids]
+        offset, exact = 0, True  # ids count decoded frames from the first one (from `start` with a window)
+        if start is not None and start > 0:
+            offset, exact = window_offset(path, float(times[0]), before_start=stats.get("before_start", 0),
+                                          seeked=stats.get("seeked", True), fps=info.fps, start_time=info.start_time)
+        decode = {"frames_decoded": n, "reached": stats.get("reached", float("nan")), "offset": offset,
+                  "stopped_early": stats.get("stopped_early", ""), "failed_packets": stats.get("failed_packets", 0),
+                  "exact": exact}
     t0 = time.perf_counter()
     indices = apply_policy(policy, scores, geo, k, first_full=first_full, thumbnails=slot_thumbs)
     timings["topk"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_total
+    report = build_report(info, requested=signals, estimated=estimated, fell_back=estimated != asked_estimated,
+                          frames_found=n, start=start, end=end, **decode)
     return Selection(
         visible_indices=indices, frame_ids=frame_ids, timestamps=stamps, scores=scores.astype(np.float32),
         geometry=geo, signals="estimated-motion" if estimated else "codec-mv", codec=info.codec, policy=policy,
-        thumbnails=slot_thumbs,
+        thumbnails=slot_thumbs, report=report,
         video=path, num_frames=n, mode=run_mode, damaged_frames=int(damaged),
         timings={key: round(float(v), 6) for key, v in timings.items()},
         options={

@@ -9,11 +9,19 @@ from pathlib import Path
 import numpy as np
 
 from .geometry import Geometry
+from .report import SelectionReport
 
-__all__ = ["Selection", "NUM_SLOTS"]
+__all__ = ["Selection", "NUM_SLOTS", "frame_grid"]
 
 NUM_SLOTS = 64
 """Temporal grid of the encoder's 3D RoPE: every selection lives on 64 frame slots."""
+
+
+def frame_grid(num_frames: int, slots: int = NUM_SLOTS) -> np.ndarray:
+    """``floor(linspace(0, N−1, 64))``: the reference's slot → decoded-frame rule (repeats when N < 64)."""
+    if num_frames < 1:
+        raise ValueError("num_frames must be >= 1")
+    return np.floor(np.linspace(0, num_frames - 1, slots)).astype(np.int64)
 
 
 @dataclass(frozen=True, repr=False)
@@ -23,7 +31,9 @@ class Selection:
     visible_indices: np.ndarray
     """int64 [K]: flat indices ``t·Hp·Wp + h·Wp + w``, unique and sorted ascending (the encoder's input)."""
     frame_ids: np.ndarray
-    """int64 [64]: decoded-frame index (display order) shown at each slot; repeats when the video is short."""
+    """int64 [64]: display-order index of the frame shown at each slot (the frame at ``timestamps[k]``); repeats when
+    the video is short. Counted from the first frame of the ``start`` window (``report.frame_offset`` is that
+    frame's index in the file; 0 without a window); exact unless ``report.frame_ids_exact`` says otherwise."""
     timestamps: np.ndarray
     """float64 [64]: presentation time in seconds of each slot's frame."""
     scores: np.ndarray
@@ -51,6 +61,13 @@ class Selection:
     thumbnails: np.ndarray | None = None
     """float16 [64, 2·Hp, 2·Wp]: mean luma of each half-cell of every slot frame on the canvas grid (what the
     drift-aware refresh compares; lets the policy be re-run at another K without decoding again)."""
+    report: SelectionReport = field(default_factory=SelectionReport)
+    """What the selection rests on: signals and why, frames decoded vs declared, partial or whole, exact ids
+    (:class:`~codec_select.report.SelectionReport`)."""
+    reference_order: np.ndarray | None = None
+    """int64 [K] or None: the same cells as :attr:`visible_indices` in the order the reference's stage-1 writer
+    emits them (slot 0 in raster order, then descending score); set by ``recipe="onevision-stage1"``, used by
+    :func:`codec_select.export.write_reference`."""
 
     def __post_init__(self) -> None:
         idx = self.visible_indices
@@ -62,6 +79,8 @@ class Selection:
             raise ValueError("frame_ids and timestamps must have 64 entries.")
         if self.scores.shape != (NUM_SLOTS, self.geometry.grid_h, self.geometry.grid_w):
             raise ValueError(f"scores must be [64, {self.geometry.grid_h}, {self.geometry.grid_w}].")
+        if self.reference_order is not None and not np.array_equal(np.sort(self.reference_order), idx):
+            raise ValueError("reference_order must hold exactly the cells of visible_indices.")
 
     def __repr__(self) -> str:
         return (
@@ -123,6 +142,13 @@ class Selection:
             f"(slot 0: {per[0]}, slots with none: {int((per == 0).sum())})",
             "time     " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in self.timings.items()),
         ]
+        r = self.report
+        if r.partial:
+            lines.append(f"WARNING  partial video: {r.partial_reason}. Only what decoded was selected from.")
+        if r.signals_fallback:
+            lines.append(f"note     signals fell back: {r.signals_reason}")
+        if r.signals and not r.frame_ids_exact:
+            lines.append("note     frame ids are estimated from timestamps (the packets carry none to count)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -135,7 +161,7 @@ class Selection:
             "geometry": {k: getattr(g, k) for k in (
                 "name", "source_h", "source_w", "canvas_h", "canvas_w", "patch", "scaled_h", "scaled_w",
                 "off_y", "off_x", "resample")},
-            "timings": self.timings, "options": self.options,
+            "timings": self.timings, "options": self.options, "report": self.report.to_dict(),
         }
 
     def save_npz(self, path: str | Path) -> Path:
@@ -146,6 +172,7 @@ class Selection:
             tmp, visible_indices=self.visible_indices, positions_thw=self.positions_thw, frame_ids=self.frame_ids,
             timestamps=self.timestamps, scores=self.scores, meta=np.array(json.dumps(self.to_dict())),
             **({} if self.thumbnails is None else {"thumbnails": self.thumbnails}),
+            **({} if self.reference_order is None else {"reference_order": self.reference_order}),
         )
         tmp.replace(path)
         return path
@@ -162,4 +189,6 @@ class Selection:
                 codec=meta["codec"], policy=meta["policy"], video=meta["video"], num_frames=meta["num_frames"],
                 mode=meta["mode"], damaged_frames=meta["damaged_frames"], timings=meta["timings"],
                 options=meta["options"], thumbnails=z["thumbnails"] if "thumbnails" in z.files else None,
+                report=SelectionReport.from_dict(meta.get("report")),  # files from before the report: defaults
+                reference_order=z["reference_order"].astype(np.int64) if "reference_order" in z.files else None,
             )

@@ -14,7 +14,7 @@ from typing import Literal
 import av
 import numpy as np
 
-__all__ = ["Scene", "make_clip", "ENCODERS", "available_encoders"]
+__all__ = ["Scene", "make_clip", "ENCODERS", "available_encoders", "texture"]
 
 # Encoder name → (codec as PyAV knows it, pixel format, container extension).
 ENCODERS = {
@@ -52,7 +52,7 @@ class Scene:
     """Filled by :func:`make_clip`: per frame, a list of ``(y0, y1, x0, x1)`` boxes of moving content."""
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, cell: int = 8) -> np.ndarray:
+def texture(rng: np.random.Generator, h: int, w: int, cell: int = 8) -> np.ndarray:
     """Smooth random texture (bilinear upsampled noise) with strong edges, uint8 [h, w, 3]."""
     from PIL import Image
 
@@ -67,19 +67,19 @@ def _render(scene: Scene) -> list[np.ndarray]:
     frames: list[np.ndarray] = []
     scene.boxes = []
     if scene.kind == "pan":
-        big = _texture(rng, h + 8, w + int(scene.speed * n) + 8)
+        big = texture(rng, h + 8, w + int(scene.speed * n) + 8)
         for i in range(n):
             x = int(round(scene.speed * i))
             frames.append(big[4 : 4 + h, x : x + w].copy())
             scene.boxes.append([])
         return frames
     if scene.kind == "cuts":
-        textures = [_texture(rng, h, w) for _ in range(4)]
+        textures = [texture(rng, h, w) for _ in range(4)]
         for i in range(n):
             frames.append(textures[(4 * i) // n].copy())
             scene.boxes.append([])
         return frames
-    bg = _texture(rng, h, w)
+    bg = texture(rng, h, w)
     count = {"square": 1, "objects": 3, "static": 0}[scene.kind]
     colours = rng.integers(0, 256, size=(max(count, 1), 3), dtype=np.uint8)
     starts = [(h // 2 - scene.square // 2, 0), (h // 5, w - scene.square), (3 * h // 5, w // 3)]

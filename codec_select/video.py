@@ -21,7 +21,8 @@ import numpy as np
 
 from .errors import DecodeError, NoVideoStreamError, UnsupportedVideoError, VideoOpenError
 
-__all__ = ["VideoInfo", "DecodedFrame", "probe", "iter_frames", "read_frames", "MV_CODECS", "upright"]
+__all__ = ["VideoInfo", "DecodedFrame", "probe", "iter_frames", "read_frames", "MV_CODECS", "upright", "open_container",
+           "luma_plane", "motion_vector_fields", "picture_type"]
 
 # Decoders whose stock FFmpeg build exports motion vectors through AV_FRAME_DATA_MOTION_VECTORS.
 MV_CODECS = frozenset({"h264", "mpeg4", "mpeg1video", "mpeg2video", "h263", "h263p", "msmpeg4v2", "msmpeg4v3"})
@@ -60,6 +61,16 @@ class VideoInfo:
     """Index of the chosen video stream (the first one)."""
     num_video_streams: int
     """How many video streams the container holds."""
+    frames_declared: int = 0
+    """Frame count the container states (MP4 sample table, Matroska ``NUMBER_OF_FRAMES`` tag); 0 when it states
+    none (unlike :attr:`num_frames`, never an estimate)."""
+    start_time: float = 0.0
+    """Presentation time in seconds where the stream starts (its first frame)."""
+    duration_source: str = ""
+    """Where :attr:`duration` comes from: ``"stream"`` (the video stream's own duration), ``"tag"`` (a Matroska
+    ``DURATION`` tag of the video track), ``"container"`` (the whole file, audio included) or ``""`` (unknown)."""
+    notes: tuple[str, ...] = ()
+    """What probing could not read (each a sentence); the values above are defaults where a note says so."""
 
     @property
     def has_codec_mvs(self) -> bool:
@@ -146,36 +157,64 @@ def upright(image: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Read the container header (no decoding beyond the first frame) and describe the first video stream."""
+    """Read the container header (no decoding beyond the first frame) and describe the first video stream.
+
+    Nothing that fails here is swallowed silently: what could not be read is named in :attr:`VideoInfo.notes`."""
     container, stream = open_container(path)
+    notes: list[str] = []
     try:
         cc = stream.codec_context
         width, height = int(cc.width or 0), int(cc.height or 0)
         fps = float(stream.guessed_rate or stream.average_rate or 0.0)
-        duration = 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
+        tb = stream.time_base
+        start_time = float(stream.start_time * tb) if stream.start_time is not None and tb is not None else 0.0
+        duration, source = 0.0, ""
+        tags = {str(k).upper(): str(v) for k, v in (stream.metadata or {}).items()}
+        if stream.duration is not None and tb is not None:
+            duration, source = float(stream.duration * tb), "stream"
+        elif _tag_seconds(tags.get("DURATION")) is not None:
+            duration, source = _tag_seconds(tags["DURATION"]), "tag"
         elif container.duration is not None:
-            duration = container.duration / av.time_base
-        frames = int(stream.frames or 0) or (int(round(duration * fps)) if fps and duration else 0)
+            duration, source = container.duration / av.time_base, "container"
+            notes.append("the video stream states no duration; the container's (all streams) is used")
+        else:
+            notes.append("the container states no duration")
+        declared = int(stream.frames or 0)
+        if not declared and tags.get("NUMBER_OF_FRAMES", "").isdigit():
+            declared = int(tags["NUMBER_OF_FRAMES"])
+        frames = declared or (int(round(duration * fps)) if fps and duration else 0)
         rotation = 0
         try:  # the rotation sits on the decoded frames' display matrix; one frame tells
             for frame in container.decode(stream):
                 rotation = int(round(frame.rotation or 0))
                 width, height = frame.width, frame.height
                 break
-        except Exception:
-            pass
+            else:
+                notes.append("no frame decoded while probing; rotation assumed 0")
+        except Exception as exc:  # a damaged start: the selector's own decode reports the damage with the file name
+            notes.append(f"decoding the first frame failed ({type(exc).__name__}: {exc}); rotation assumed 0")
         return VideoInfo(
             path=os.fspath(path), codec=cc.name, width=width, height=height, rotation=rotation % 360,
             num_frames=frames, fps=fps, duration=duration, pix_fmt=str(cc.pix_fmt or ""),
-            stream_index=stream.index, num_video_streams=len(container.streams.video),
+            stream_index=stream.index, num_video_streams=len(container.streams.video), frames_declared=declared,
+            start_time=start_time, duration_source=source, notes=tuple(notes),
         )
     finally:
         container.close()
 
 
-def _luma_of(frame) -> np.ndarray:
+def _tag_seconds(text: str | None) -> float | None:
+    """``"HH:MM:SS.fffffffff"`` (Matroska statistics tags) in seconds, or None."""
+    if not text:
+        return None
+    try:
+        h, m, sec = text.strip().split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
+
+
+def luma_plane(frame) -> np.ndarray:
     """Plane 0 as uint8 [H, W] without swscale; 16-bit formats are shifted down to 8 bits."""
     plane = frame.planes[0]
     name = frame.format.name
@@ -191,7 +230,7 @@ def _luma_of(frame) -> np.ndarray:
     return frame.to_ndarray(format="gray")
 
 
-def _mv_fields(frame) -> dict | None:
+def motion_vector_fields(frame) -> dict | None:
     # Not `frame.side_data`: PyAV caches that container on the frame, a reference cycle (frame ↔ container) that
     # only the cycle collector frees, so hundreds of decoded frames (1.4 MB each at 720p) piled up between
     # collections (+250 MB peak RSS measured). A container of our own points one way and dies with the frame.
@@ -223,7 +262,11 @@ def iter_frames(
         start, end: optional time window in seconds; frames outside it are decoded but not yielded.
         threads: decoder thread count (0 = FFmpeg's choice). With MV export only slice threads are used.
         stats: if given, receives ``decode_errors``: packets that failed to decode and were skipped, plus one for a
-            damaged tail that ended the stream early.
+            damaged tail that ended the stream early; ``failed_packets``: the skipped packets alone;
+            ``stopped_early``: why decoding ended before the end of the file ("" when it did not); ``reached``: the
+            time in seconds where the last decoded frame ends (frames past ``end`` included: they prove the stream
+            goes on); ``before_start``: frames decoded and dropped before ``start``; ``seeked``: whether a seek to
+            ``start`` happened (then ``before_start`` does not count the frames before the key frame).
     """
     path = os.fspath(path)
     container, stream = open_container(path)
@@ -245,10 +288,12 @@ def iter_frames(
     step = 1.0 / rate if 0.1 < rate < 1000 else 1.0 / 25
     last_t = math.nan
     start_pts = None
+    seeked = False
     if start is not None and start > 0 and time_base:
         start_pts = int(start / time_base)
         try:  # jump to the key frame before the window; frames before `start` are dropped below
             container.seek(start_pts, stream=stream, backward=True, any_frame=False)
+            seeked = True
         except av.error.FFmpegError:
             try:
                 container.seek(0, stream=stream)
@@ -257,6 +302,10 @@ def iter_frames(
     sizes: dict[int, int] = {}
     index = 0
     errors = 0
+    failed = 0
+    before_start = 0
+    reached = -math.inf
+    stopped = ""
     decoded_any = False
     try:
         for packet in container.demux(stream):
@@ -269,6 +318,7 @@ def iter_frames(
                 frames = packet.decode()
             except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
                 errors += 1
+                failed += 1
                 if errors > 1000:
                     raise DecodeError(f"{path}: too many decode errors ({exc}). The stream is corrupt; re-encode it.")
                 continue
@@ -279,17 +329,21 @@ def iter_frames(
                 else:  # no timestamp (raw H.264/MPEG elementary streams): extrapolate at the stream's rate
                     t = last_t + step if last_t == last_t else index * step
                 last_t = t
+                if not math.isnan(t):
+                    dur = float(frame.duration * time_base) if frame.duration and time_base else step
+                    reached = max(reached, t + dur)
                 if start is not None and t == t and t < start - 1e-6:
+                    before_start += 1
                     continue
                 if end is not None and t == t and t > end + 1e-6:
                     return
                 yield DecodedFrame(
                     index=index,
                     time=t,
-                    pict_type=_pict_type(frame),
+                    pict_type=picture_type(frame),
                     key_frame=bool(frame.key_frame),
-                    luma=_luma_of(frame),
-                    mvs=_mv_fields(frame) if want_mvs else None,
+                    luma=luma_plane(frame),
+                    mvs=motion_vector_fields(frame) if want_mvs else None,
                     packet_size=sizes.get(frame.pts, 0) if frame.pts is not None else 0,
                     corrupt=bool(getattr(frame, "is_corrupt", False)),
                 )
@@ -299,10 +353,13 @@ def iter_frames(
             raise DecodeError(f"{path}: decoding failed before any frame ({exc}). The file is truncated or corrupt.") from exc
         # A damaged tail after good frames: keep what decoded (the caller records the damage).
         errors += 1
+        stopped = f"decoding stopped on an error after {index} frames ({type(exc).__name__}: {exc})"
     finally:
         container.close()
         if stats is not None:
-            stats["decode_errors"] = errors
+            stats.update(decode_errors=errors, failed_packets=failed, stopped_early=stopped,
+                         reached=reached if reached > -math.inf else math.nan, before_start=before_start,
+                         seeked=seeked)
     if not decoded_any:
         raise DecodeError(
             f"{path}: no decodable video frame (codec {cc.name}). The file is truncated, empty or corrupt; re-encode it."
@@ -314,7 +371,7 @@ _PICT_TYPES = {1: "I", 2: "P", 3: "B", 4: "P", 5: "I", 6: "P", 7: "B"}
 _PICT_NAMES = {"I": "I", "P": "P", "B": "B", "S": "P", "SI": "I", "SP": "P", "BI": "B"}
 
 
-def _pict_type(frame) -> str:
+def picture_type(frame) -> str:
     pt = frame.pict_type
     if isinstance(pt, int):
         return _PICT_TYPES.get(int(pt), "?")
@@ -322,49 +379,55 @@ def _pict_type(frame) -> str:
 
 
 def read_frames(
-    path: str | os.PathLike, frame_ids: np.ndarray, *, rgb: bool = True, rotation: int | None = None
+    path: str | os.PathLike, frame_ids: np.ndarray, *, rgb: bool = True, rotation: int | None = None,
+    timestamps: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decode the frames at display-order indices ``frame_ids`` (repeats allowed) and return them upright.
+
+    ``timestamps`` (seconds, one per id, e.g. ``Selection.timestamps``): find each frame by its presentation time
+    instead of by counting decoded frames, so the same frame comes back whatever a decoder drops around damaged
+    packets. A frame that does not decode raises :class:`~codec_select.errors.DecodeError`; no neighbour is ever
+    shown in its place. (Frame threads drop frames next to a damaged stretch that slice threads, which the
+    selector's decode uses, keep: frames missing from the fast frame-threaded pass are decoded again that way.)
 
     Returns uint8 ``[len(frame_ids), H, W, 3]`` (RGB) or ``[len(frame_ids), H, W]`` (luma).
     """
     frame_ids = np.asarray(frame_ids, dtype=np.int64)
+    by_pts: dict[int, int] | None = None
+    if timestamps is not None:
+        stamps = np.asarray(timestamps, dtype=np.float64)
+        if stamps.shape != frame_ids.shape:
+            raise ValueError("timestamps must match frame_ids one to one.")
+        by_pts = {}
     wanted = set(frame_ids.tolist())
-    last = int(frame_ids.max()) if frame_ids.size else -1
     got: dict[int, np.ndarray] = {}
-    rot = rotation
-    container, stream = open_container(path)
-    stream.thread_type = "AUTO"
-    try:
-        index = 0
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:
-                continue
-            for frame in frames:
-                if index in wanted:
-                    if rot is None:
-                        rot = int(round(frame.rotation or 0))
-                    img = frame.to_ndarray(format="rgb24") if rgb else _luma_of(frame)
-                    got[index] = upright(img, rot)
-                index += 1
-                if index > last:
-                    break
-            if index > last:
-                break
-    except av.error.FFmpegError:
-        pass  # a damaged tail: keep what decoded, the missing frames are filled in below
-    finally:
-        container.close()
+    decoded = 0
+    rot = [rotation]
+    for thread_type in ("AUTO", "SLICE"):
+        if by_pts is None:
+            got.clear()  # counted frames: one pass's numbering only (the passes may drop different frames)
+        container, stream = open_container(path)
+        stream.thread_type = thread_type
+        if by_pts is not None:
+            if stream.time_base is None:
+                container.close()
+                raise DecodeError(f"{os.fspath(path)}: the stream has no time base; read frames by index instead.")
+            tb = float(stream.time_base)
+            by_pts = {round(t / tb): int(i) for t, i in zip(stamps.tolist(), frame_ids.tolist()) if i not in got}
+        try:
+            decoded = _read_pass(container, stream, wanted - set(got), by_pts, rgb, rot, got)
+        finally:
+            container.close()
+        if not wanted - set(got):
+            break
     missing = sorted(wanted - set(got))
     if missing:
-        if not got:
-            raise DecodeError(f"{os.fspath(path)}: none of the requested frames decoded; the file is corrupt or truncated.")
-        # A frame that vanished on re-decode (damaged stream): show the nearest one that decoded.
-        keys = np.array(sorted(got))
-        for m in missing:
-            got[m] = got[int(keys[np.argmin(np.abs(keys - m))])]
+        # Never a neighbour in place of a frame that is not there: the caller would show other pixels than it scored.
+        shown = ", ".join(str(m) for m in missing[:8]) + (", ..." if len(missing) > 8 else "")
+        raise DecodeError(
+            f"{os.fspath(path)}: {len(missing)} requested frame(s) did not decode (display-order index {shown}; "
+            f"{decoded} frames decoded). The file is truncated or corrupt, or the ids do not belong to this file."
+        )
     shape = got[min(got)].shape if got else None
     for key, img in got.items():  # the resolution changed mid-stream: one size for all, the first frame's
         if img.shape != shape:
@@ -372,3 +435,33 @@ def read_frames(
 
             got[key] = np.asarray(Image.fromarray(img).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
     return np.stack([got[int(i)] for i in frame_ids])
+
+
+def _read_pass(container, stream, wanted: set[int], by_pts: dict[int, int] | None, rgb: bool, rot: list,
+               got: dict[int, np.ndarray]) -> int:
+    """One decode from the start: put the wanted frames (by display-order count, or by pts when ``by_pts``) in
+    ``got``; stop after the last one. Returns the frames decoded."""
+    last = max(wanted) if wanted else -1
+    last_pts = max(by_pts) if by_pts else None
+    if by_pts is not None and not by_pts:
+        return 0
+    index = 0
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                continue
+            for frame in frames:
+                key = index if by_pts is None else by_pts.get(frame.pts) if frame.pts is not None else None
+                if key is not None and key in wanted and key not in got:
+                    if rot[0] is None:
+                        rot[0] = round(frame.rotation or 0)
+                    got[key] = upright(frame.to_ndarray(format="rgb24") if rgb else luma_plane(frame), rot[0])
+                index += 1
+                done = index > last if by_pts is None else frame.pts is not None and frame.pts >= last_pts
+                if done:
+                    return index
+    except av.error.FFmpegError:
+        pass  # a damaged tail: keep what decoded; the caller reports what is missing
+    return index

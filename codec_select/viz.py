@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .pixels import slot_frames
 from .selection import NUM_SLOTS, Selection
 
-__all__ = ["PANELS", "DIM", "canvas_frames", "render", "contact_sheet", "write_video", "write_image", "add_parser"]
+__all__ = ["PANELS", "DIM", "render", "contact_sheet", "write_video", "write_image", "add_parser"]
 
 PANELS = ("frame", "uniform", "saliency", "selected")
 """Panel names, in the default order."""
@@ -40,33 +41,9 @@ _RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 
 # Frames and per-cell helpers
 
 
-def canvas_frames(selection: Selection) -> np.ndarray:
-    """Decode the 64 slot frames of ``selection.video`` and put them on the canvas: uint8 ``[64, Hc, Wc, 3]``."""
-    from .video import read_frames
-
-    if not selection.video:
-        raise ValueError("The selection names no video file; pass the canvas frames with frames=.")
-    ids = np.asarray(selection.frame_ids, dtype=np.int64)
-    start = selection.options.get("start")
-    if start:  # frame_ids count from the window start; read_frames counts from the first frame
-        ids = ids + _frames_before(selection.video, float(start))
-    source = read_frames(selection.video, ids)
-    return np.stack([selection.geometry.to_canvas(img) for img in source])
-
-
-def _frames_before(path: str, start: float) -> int:
-    """How many frames are shown before ``start`` seconds (packet timestamps, no decoding)."""
-    import av
-
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        tb = float(stream.time_base or 0)
-        return sum(1 for p in container.demux(stream) if p.pts is not None and p.pts * tb < start - 1e-6)
-
-
 def _as_canvas(selection: Selection, frames: np.ndarray | None) -> np.ndarray:
     if frames is None:
-        return canvas_frames(selection)
+        return slot_frames(selection)
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim not in (3, 4) or frames.shape[0] != NUM_SLOTS:
         raise ValueError(f"frames must be uint8 [64, H, W(, 3)], got {frames.dtype} {frames.shape}.")

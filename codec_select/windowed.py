@@ -1,7 +1,11 @@
 """Long videos at bounded cost: decode a short window before each of the 64 slots instead of every frame.
 
-Slot k shows decoded frame ``ids[k]`` of ``floor(linspace(0, N−1, 64))``, with N estimated from the container
-(``stream.frames``, else duration × fps) and a frame's index taken from its timestamp. For each slot we seek to the
+Slot k shows decoded frame ``ids[k]`` of ``floor(linspace(0, N−1, 64))``. N and every frame's display-order index
+come from the container's packet timestamps, demuxed without decoding (:func:`~codec_select.timeline.read_timeline`,
+milliseconds even for long files): the sorted timestamps are the display-order timeline, so frame k is the one at
+``timeline[k]``, exactly, at any frame rate, variable or not. Only where packets carry no timestamps (raw
+elementary streams) are N (``stream.frames``, else duration × fps) and the indices (time × fps) estimated, and the
+Selection's report says so (``frame_ids_exact=False``). For each slot we seek to the
 key frame before the window, decode through it (frames before the window are decoded but never read, and the
 decoder skips the non-reference ones), score the window with a fresh :class:`~codec_select.signals.FrameScorer`
 and add up the energy of its last ``W`` frames; the window's first frame has no predecessor and only serves as a
@@ -36,15 +40,16 @@ from ._worker import Consumer
 from .errors import DecodeError, SelectionTimeoutError
 from .geometry import Geometry
 from .kernels import block_means
-from .selection import NUM_SLOTS
+from .selection import NUM_SLOTS, frame_grid
 from .signals import LOOKAHEAD, THUMB_BLOCK, CanvasPooler, FrameScorer
+from .timeline import Timeline, read_timeline
 from .video import (
     MV_CODECS,
     DecodedFrame,
     VideoInfo,
-    _luma_of,
-    _mv_fields,
-    _pict_type,
+    luma_plane,
+    motion_vector_fields,
+    picture_type,
     open_container,
 )
 
@@ -92,6 +97,15 @@ class StreamPlan:
     """float64 sorted presentation times of the indexed key frames (empty without an index)."""
     from_stream_start: bool = True
     """No ``start`` was given: frame 0 is the first frame that decodes, and its timestamp replaces ``t0``."""
+    timeline: Timeline | None = None
+    """The file's display-order frame timeline (None: packets without timestamps; indices are then estimated)."""
+    first_index: int = 0
+    """Display-order index, counted from the start of the file, of the window's frame 0 (exact with a timeline)."""
+
+    @property
+    def exact(self) -> bool:
+        """Whether frame indices come from the timeline (True) or from time × fps (False)."""
+        return self.timeline is not None
 
 
 def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None = None,
@@ -127,10 +141,25 @@ def plan_stream(path: str | os.PathLike, info: VideoInfo, *, start: float | None
             n = int(math.floor((hi - lo) * fps + 1e-6)) + (1 if hi < stream_end else 0)
         else:
             n = 0
-        return StreamPlan(num_frames=max(0, int(n)), fps=float(fps), t0=float(lo), gop=float(gop),
-                          keyframe_times=keyframe_times, from_stream_start=start is None)
     finally:
         container.close()
+    timeline = read_timeline(path)
+    if timeline is None or timeline.times.size == 0:
+        return StreamPlan(num_frames=max(0, int(n)), fps=float(fps), t0=float(lo), gop=float(gop),
+                          keyframe_times=keyframe_times, from_stream_start=start is None)
+    # The exact plan: the frames whose timestamps fall in [start, end] (what full mode yields, same tolerance).
+    times = timeline.times
+    first_index = 0 if start is None else int(np.searchsorted(times, float(start) - 1e-6, side="left"))
+    stop = times.size if end is None else int(np.searchsorted(times, float(end) + 1e-6, side="right"))
+    n = max(0, stop - first_index)
+    if n >= 2 and times[stop - 1] > times[first_index]:
+        fps = (n - 1) / float(times[stop - 1] - times[first_index])  # the mean rate, for margins and back-offs only
+    if timeline.keyframe_times.size:
+        keyframe_times = timeline.keyframe_times
+        gop = max(1.0, times.size / keyframe_times.size) if keyframe_times.size >= 2 else float(UNKNOWN_GOP)
+    t0 = float(times[first_index]) if n else float(lo)
+    return StreamPlan(num_frames=n, fps=float(fps), t0=t0, gop=float(gop), keyframe_times=keyframe_times,
+                      from_stream_start=False, timeline=timeline, first_index=first_index)
 
 
 def choose_mode(plan: StreamPlan, *, window: int = WINDOW) -> str:
@@ -167,6 +196,10 @@ class WindowedScores:
     """Seeks performed."""
     timings: dict
     """Seconds: ``decode`` (this thread, seeking and decoding) and ``signals`` (scoring worker)."""
+    failed_packets: int = 0
+    """Packets that failed to decode (among those decoded)."""
+    stopped_early: str = ""
+    """Why the stream ended before the planned N (a truncated file, a damaged tail); empty otherwise."""
 
 
 class _Reader:
@@ -182,6 +215,9 @@ class _Reader:
         self.calibrate = plan.from_stream_start
         self.preroll_until = -math.inf
         self.errors = 0
+        self.failed: set = set()
+        """Timestamps of the packets that failed to decode (a set: windows that overlap decode some twice)."""
+        self.tail_error = ""
         self.corrupt = 0
         self.decoded = 0
         self.seeks = 0
@@ -221,9 +257,22 @@ class _Reader:
         self.container.close()
 
     def index_of(self, t: float) -> int:
+        """Index in the window (frame 0 = the plan's first frame) of the frame shown at ``t``: exact from the
+        timeline, else estimated at the mean rate."""
+        timeline = self.plan.timeline
+        if timeline is not None:
+            return timeline.index_of(t) - self.plan.first_index
         return int(math.floor((t - self.t0) * self.plan.fps + 0.5))
 
     def time_of(self, index: int) -> float:
+        timeline = self.plan.timeline
+        if timeline is not None and timeline.times.size:
+            i = index + self.plan.first_index
+            last = timeline.times.size - 1
+            if 0 <= i <= last:
+                return float(timeline.times[i])
+            edge = 0 if i < 0 else last
+            return float(timeline.times[edge]) + (i - edge) / self.plan.fps
         return self.t0 + index / self.plan.fps
 
     def seek(self, index: int) -> None:
@@ -265,6 +314,7 @@ class _Reader:
                 frames = packet.decode()
             except (av.error.InvalidDataError, av.error.FFmpegError):
                 self.errors += 1
+                self.failed.add(packet.pts if packet.pts is not None else ("pos", packet.pos, len(self.failed)))
                 if self.errors > 1000:
                     raise DecodeError(f"{self.path}: too many decode errors. The stream is corrupt; re-encode it.")
                 continue
@@ -287,8 +337,9 @@ class _Reader:
         except StopIteration:
             self.eof = True
             return None
-        except av.error.FFmpegError:  # a damaged tail: keep what decoded
+        except av.error.FFmpegError as exc:  # a damaged tail: keep what decoded
             self.errors += 1
+            self.tail_error = f"decoding stopped on an error ({type(exc).__name__}: {exc})"
             self.eof = True
             return None
         if self.calibrate:  # frame 0 is the first frame that decodes (AVI and others start their pts at 1)
@@ -301,8 +352,8 @@ class _Reader:
 
     def to_decoded(self, index: int, t: float, frame) -> DecodedFrame:
         return DecodedFrame(
-            index=index, time=t, pict_type=_pict_type(frame), key_frame=bool(frame.key_frame), luma=_luma_of(frame),
-            mvs=_mv_fields(frame) if self.want_mvs else None, packet_size=0,
+            index=index, time=t, pict_type=picture_type(frame), key_frame=bool(frame.key_frame), luma=luma_plane(frame),
+            mvs=motion_vector_fields(frame) if self.want_mvs else None, packet_size=0,
             corrupt=bool(getattr(frame, "is_corrupt", False)),
         )
 
@@ -344,9 +395,10 @@ def windowed_scores(
     path = os.fspath(path)
     if window < 1:
         raise ValueError(f"Invalid window ({window}). It must be at least 1 frame.")
+    if plan.num_frames < 1 and plan.exact:
+        raise DecodeError(f"{path}: no frame inside the requested window; check start/end.")
     if plan.num_frames < 1:
         raise DecodeError(f"{path}: the container gives no frame count or duration; use mode='full'.")
-    from .select import frame_grid
 
     rotation = info.rotation
     pooler = CanvasPooler(geometry, rotation)
@@ -355,6 +407,7 @@ def windowed_scores(
     thumbs = np.zeros((NUM_SLOTS, 2 * hp, 2 * wp), np.float16)
     times = np.full(NUM_SLOTS, math.nan)
     frame_ids = frame_grid(plan.num_frames)
+    shown_ids = np.full(NUM_SLOTS, -1, np.int64)  # the index of the frame each slot really shows (scoring thread)
     stats = {"mvs": 0}
 
     def score_window(item: _Window) -> None:
@@ -399,6 +452,7 @@ def windowed_scores(
             block_mean = block_means(np.ascontiguousarray(luma), THUMB_BLOCK, 2)
         thumbs[item.slot] = pooler.thumbnails(block_mean)
         times[item.slot] = frames[target_local].time
+        shown_ids[item.slot] = frames[target_local].index
 
     reader = _Reader(path, want_mvs=not estimated, fast=fast_decode, plan=plan, threads=decode_threads)
     # Bounded: one window scoring, two queued, one decoding.
@@ -484,13 +538,21 @@ def windowed_scores(
         reader.close()
     if scoring.error is not None:
         raise scoring.error
+    # A slot's identity is the frame it shows: where the slot frame itself did not decode (a damaged packet), the
+    # frame before it was shown and scored, and the id says so, consistent with the timestamp.
+    frame_ids = np.where(shown_ids >= 0, shown_ids, frame_ids)
     for k in repeats:
         thumbs[k], times[k] = thumbs[k - 1], times[k - 1]
+        frame_ids[k] = frame_ids[k - 1]
+    stopped = reader.tail_error
+    if truncated_at and not stopped:
+        stopped = f"the stream ended after {truncated_at} of the {plan.num_frames} frames planned"
     return WindowedScores(
         scores=scores, thumbnails=thumbs, frame_ids=frame_ids.astype(np.int64), timestamps=times,
         num_frames=truncated_at or plan.num_frames, frames_with_mvs=int(stats["mvs"]),
         damaged=int(reader.errors + reader.corrupt), decoded=reader.decoded, seeks=reader.seeks,
         timings={"decode": time.perf_counter() - t_start, "signals": scoring.seconds},
+        failed_packets=len(reader.failed), stopped_early=stopped,
     )
 
 

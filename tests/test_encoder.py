@@ -468,7 +468,7 @@ def _sorted_indices_grid(k: int, grid: int, seed: int) -> torch.Tensor:
 
 
 def test_encoder_benchmark_runs_on_cpu():
-    from codec_select.pipeline import encoder_benchmark  # the entry point `codec-select bench` uses
+    from codec_select.encoder.benchmark import encoder_benchmark  # the entry point `codec-select bench` uses
 
     out = encoder_benchmark(None, config="tiny", device="cpu", repeats=1, warmup=0, only=["codec_k4096"])
     assert out["config"] == "tiny" and out["attn_implementation"] == "sdpa"

@@ -17,12 +17,12 @@ from safetensors.torch import save_file  # noqa: E402
 from codec_select.encoder import OneVisionEncoderConfig, OneVisionEncoderModel, load_encoder  # noqa: E402
 from codec_select.geometry import CLIP_MEAN, CLIP_STD, Geometry, make_geometry  # noqa: E402
 from codec_select.pipeline import (  # noqa: E402
-    _read_rgb_window,
     build_mosaic,
     encoder_inputs,
     preprocess_frames,
     select_and_encode,
 )
+from codec_select import select_patches, slot_frames  # noqa: E402
 from codec_select.selection import Selection  # noqa: E402
 from codec_select.video import probe, read_frames  # noqa: E402
 
@@ -290,12 +290,16 @@ def test_cli_encode(tiny_dir, tmp_path, capsys):
 
 
 @needs_videos
-def test_windowed_selection_reads_window_relative_frames():
+def test_window_selection_encodes_the_frames_it_scored():
     import av
 
     with av.open(str(VIDEOS[0])) as container:
         times = [f.time for f in container.decode(video=0)]
     offset = sum(t < 2.0 - 1e-6 for t in times)
-    got = _read_rgb_window(str(VIDEOS[0]), np.array([0, 7]), 2.0)
-    want = read_frames(VIDEOS[0], np.array([offset, offset + 7]))
+    sel = select_patches(VIDEOS[0], start=2.0, budget=1024)
+    assert sel.report.frame_offset == offset
+    got = slot_frames(sel, canvas=False, slots=np.array([0, 7]))
+    want = read_frames(VIDEOS[0], sel.frame_ids[[0, 7]] + offset)
     assert np.array_equal(got, want)
+    for slot, frame in zip([0, 7], got):
+        assert abs(times[int(sel.frame_ids[slot]) + offset] - sel.timestamps[slot]) < 1e-6

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codec_select import Selection, make_geometry, viz
+from codec_select import Selection, make_geometry, select_patches, slot_frames, viz
 from codec_select.cli import main
 from codec_select.select import frame_grid
 from codec_select.video import read_frames
@@ -44,7 +44,7 @@ def box_sel(square_clip):
 
 @pytest.fixture(scope="module")
 def canvas(box_sel):
-    return viz.canvas_frames(box_sel)
+    return slot_frames(box_sel)
 
 
 @pytest.fixture(scope="module")
@@ -192,12 +192,13 @@ def test_without_matplotlib(box_sel, canvas, monkeypatch):
     assert np.all(chart == viz._OUTLINE, axis=2).sum() > 500  # Pillow drew the bars
 
 
-def test_time_window_offsets_frames(square_clip, canvas):
+def test_time_window_frames_are_the_scored_ones(square_clip):
     path, scene = square_clip
-    sel = _box_selection(path, scene, start=1.0)  # frame_ids count from the window's first frame
-    sel = Selection(**{**sel.__dict__, "frame_ids": sel.frame_ids // 2})
-    plain = Selection(**{**sel.__dict__, "frame_ids": sel.frame_ids + scene.fps, "options": {}})
-    np.testing.assert_array_equal(viz.canvas_frames(sel), viz.canvas_frames(plain))
+    sel = select_patches(path, start=1.0, budget=1024)  # frame_ids count from the window's first frame
+    assert sel.report.frame_offset == scene.fps  # 1 s of frames before the window
+    got = slot_frames(sel, canvas=False)
+    np.testing.assert_array_equal(got, read_frames(path, sel.frame_ids + sel.report.frame_offset))
+    np.testing.assert_array_equal(slot_frames(sel), np.stack([sel.geometry.to_canvas(f) for f in got]))
 
 
 def test_cli_video_and_sheet(square_clip, tmp_path, capsys):
@@ -216,7 +217,7 @@ def test_cli_video_and_sheet(square_clip, tmp_path, capsys):
         assert im.size[0] == 2 * viz._MARGIN + 8 * 48 + 7 * viz._GAP
     # The real selector's cells look kept / dropped the same way.
     sel = Selection.load_npz(npz)
-    frames = viz.canvas_frames(sel)
+    frames = slot_frames(sel)
     out = viz.render(sel, frames, panels=("selected",))
     ratio = _cell_means(_panel(out, 0, sel.geometry), 14) / np.maximum(_cell_means(frames, 14), 1.0)
     bright = _cell_means(frames, 14) > 20

@@ -9,7 +9,7 @@ Scenarios at the AP video setting (224² canvas, 16×16 cells of 14 px, 64-slot 
 - ``packed_batch_<n>``: n videos with different K in one ``forward_packed`` call (no padding).
 
 Used by ``benchmarks/bench_encoder.py`` and by ``codec-select bench`` (through
-:func:`codec_select.pipeline.encoder_benchmark`).
+:func:`codec_select.bench.run_bench`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from ._hub import DEFAULT_MODEL_ID, WeightsNotFoundError, resolve_checkpoint_dir
 from .attention import resolve_attn_implementation
 from .modeling import OneVisionEncoderConfig, OneVisionEncoderModel, checkpoint_filter_fn
 
-__all__ = ["load_encoder", "count_parameters"]
+__all__ = ["load_encoder", "count_parameters", "resolve_dtype"]
 
 
 def count_parameters(config: OneVisionEncoderConfig | None = None) -> int:
@@ -30,7 +30,7 @@ _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bf
            "float16": torch.float16, "fp16": torch.float16, "half": torch.float16}
 
 
-def _resolve_dtype(dtype, device: torch.device) -> torch.dtype | None:
+def resolve_dtype(dtype, device: torch.device) -> torch.dtype | None:
     if dtype is None:
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if isinstance(dtype, torch.dtype):
@@ -79,7 +79,7 @@ def load_encoder(
     they are neither local nor reachable, and ``ValueError`` listing the keys when the checkpoint does not match.
     """
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    want = _resolve_dtype(dtype, dev)
+    want = resolve_dtype(dtype, dev)
     impl = resolve_attn_implementation(attn_implementation, device=dev, dtype=want)
     folder = resolve_checkpoint_dir(name_or_path, revision=revision, cache_dir=cache_dir,
                                     local_files_only=local_files_only)
