@@ -219,7 +219,13 @@ class _Config:
     quality: int = 95
     relative_paths: bool = False
     allow_partial: bool = False
+    consumer: bool = False
+    """The output feeds the encoder: the reference's own selection unless the options ask otherwise."""
 
+
+CONSUMER_FORMATS = ("reference", "llava")
+"""Formats whose selections feed OneVision-Encoder: they default to the geometry's reference recipe
+(:func:`codec_select.select.consumer_options`)."""
 
 _WORKER_DECODE_THREADS = 0
 """Decoder threads per video in this process (set by :func:`configure_worker`; 0 = FFmpeg's choice)."""
@@ -289,7 +295,7 @@ _TIMING_KEYS = ("decode", "signals", "scoring", "topk", "total")
 
 def _process(item: BatchItem, cfg: _Config) -> dict:
     """Select one video and write its output; never raises for a bad video (the error goes in the row)."""
-    from .select import select_patches
+    from .select import consumer_options, select_patches
 
     t0 = time.perf_counter()
     out = Path(cfg.out_dir)
@@ -298,6 +304,8 @@ def _process(item: BatchItem, cfg: _Config) -> dict:
         for key in ("start", "end"):
             if item.extra.get(key) is not None:
                 options[key] = float(item.extra[key])
+        if cfg.consumer:  # a time window (or any option a recipe does not take) keeps our own selector
+            options = consumer_options(options.pop("geometry"), options)
         sel = select_patches(item.video, **options)
         if sel.report.partial and not cfg.allow_partial:
             from .errors import PartialVideoError
@@ -730,7 +738,9 @@ def run_batch(
         workers: worker processes / Ray actors (default: the CPU count).
         budget, geometry, policy, timeout, select_options: passed to :func:`~codec_select.select_patches`
             (``geometry`` defaults to ``llava576`` for the llava format, ``ap224`` otherwise); a manifest entry's
-            ``start`` / ``end`` keys set its time window.
+            ``start`` / ``end`` keys set its time window. The ``reference`` and ``llava`` formats feed the encoder:
+            without a ``policy`` (or another option a recipe does not take) they use the geometry's reference recipe
+            (``onevision-stage1`` on llava576, ``onevision-ap`` on ap224), the selection the encoder was trained on.
         image_format, quality, relative_paths: LLaVA mosaics (jpg quality 95, or lossless png) and whether the
             JSONL paths are relative to ``out_dir`` (default absolute).
         allow_partial: write partial videos (``Selection.report.partial``) as successes instead of failures.
@@ -763,7 +773,8 @@ def run_batch(
         if value is not None:
             options[key] = value
     out = Path(out_dir)
-    cfg = _Config(str(out), fmt, options, image_format, int(quality), relative_paths, bool(allow_partial))
+    cfg = _Config(str(out), fmt, options, image_format, int(quality), relative_paths, bool(allow_partial),
+                  consumer=fmt in CONSUMER_FORMATS)
     store = _Store(out, fmt, items)
     done = set() if overwrite else store.done_ids()
     if overwrite and fmt == "parquet":
@@ -852,7 +863,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--budget", "-k", type=int, default=None, help="K cells per video (default 4096; 10368 on llava576)")
     p.add_argument("--geometry", "-g", default=None, choices=["ap224", "llava576", "native"],
                    help="default ap224 (llava576 for --format llava)")
-    p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"])
+    p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"],
+                   help="budget policy (default: refresh; the reference and llava formats use the geometry's "
+                   "reference recipe, onevision-stage1 / onevision-ap, unless a policy is given)")
     p.add_argument("--compensation", default=None, choices=["median", "similarity", "none"])
     p.add_argument("--signals", default=None, choices=["auto", "codec-mv", "estimated-motion"])
     p.add_argument("--no-accumulate", action="store_true", help="score slot k by frame ids[k] alone")

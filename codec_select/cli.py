@@ -32,7 +32,8 @@ def _add_select(sub) -> None:
     p.add_argument("video", nargs="?", help="video file (default: the bundled sample clip)")
     p.add_argument("--budget", "-k", type=int, default=None, help="K cells to keep (default 4096; 10368 on llava576)")
     p.add_argument("--geometry", "-g", default="ap224", choices=["ap224", "llava576", "native"])
-    p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"], help="budget policy (default refresh)")
+    p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"],
+                   help="budget policy (default refresh, ours; for the encoder's own training input use --recipe)")
     p.add_argument("--compensation", default="median", choices=["median", "similarity", "none"])
     p.add_argument("--signals", default="auto", choices=["auto", "codec-mv", "estimated-motion"])
     p.add_argument("--no-accumulate", action="store_true", help="score slot k by frame ids[k] alone (the reference)")

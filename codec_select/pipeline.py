@@ -296,6 +296,9 @@ def select_and_encode(
         batch_size: videos per forward pass (our model packs different K without padding).
         output_hidden_states: also return every layer's tokens.
         **select_options: passed to :func:`codec_select.select_patches` (``policy``, ``signals``, ``start``, ...).
+            Without a ``policy`` (or another option a recipe does not take), ``ap224`` and ``llava576`` use the
+            reference's own selection, the input the encoder was trained on: ``recipe="onevision-ap"`` /
+            ``"onevision-stage1"`` (:func:`codec_select.select.consumer_options`); ``policy="refresh"`` is ours.
     """
     single = isinstance(video, (str, os.PathLike, Selection))
     items = [video] if single else list(video)
@@ -319,9 +322,9 @@ def select_and_encode(
             if isinstance(item, Selection):
                 sel = item
             else:
-                from .select import select_patches
+                from .select import consumer_options, select_patches
 
-                sel = select_patches(item, budget=budget, geometry=geometry, **select_options)
+                sel = select_patches(item, budget=budget, **consumer_options(geometry, select_options))
             t0 = time.perf_counter()
             with torch.inference_mode():
                 inputs.append(encoder_inputs(sel, device=param.device, dtype=param.dtype, patch_size=patch_size))

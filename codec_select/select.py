@@ -25,11 +25,28 @@ from .timeline import window_offset
 from .video import DecodedFrame, iter_frames, probe
 from .windowed import MODES, choose_mode, plan_stream, select_windowed
 
-__all__ = ["select_patches", "default_budget", "kernels_needed", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
+__all__ = ["select_patches", "default_budget", "kernels_needed", "consumer_options", "CONSUMER_RECIPES", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
 
 SIGNALS = ("auto", "codec-mv", "estimated-motion")
 DEFAULT_POLICY = "refresh"
 """Measured on ../shared/videos (hold-reconstruction PSNR, README): refresh beats topk at every budget."""
+
+
+CONSUMER_RECIPES = {"llava576": "onevision-stage1", "ap224": "onevision-ap"}
+"""The recipe a selection that feeds the encoder uses by default, per geometry: OneVision-Encoder and the LLaVA
+models on it were trained and evaluated on these selections (:mod:`codec_select.recipes`)."""
+RECIPE_FREE_OPTIONS = frozenset({"budget", "signals", "timeout", "decode_threads", "progress", "fast_decode"})
+"""Options that keep the consumer default (they apply to, or do not matter for, a recipe run)."""
+
+
+def consumer_options(geometry: str, options: dict) -> dict:
+    """:func:`select_patches` options for a selection that feeds the encoder (``select_and_encode``, the LLaVA and
+    stage-1 exports): the faithful recipe of ``geometry`` (:data:`CONSUMER_RECIPES`), unless the caller asked for a
+    recipe, a policy or anything else a recipe does not do — then exactly the caller's options."""
+    chosen = {"geometry": geometry, **options}
+    if "recipe" in options or geometry not in CONSUMER_RECIPES or set(options) - RECIPE_FREE_OPTIONS:
+        return chosen
+    return {**chosen, "recipe": CONSUMER_RECIPES[geometry]}
 
 
 def kernels_needed(*, policy: str = DEFAULT_POLICY, motion_compensation: str = "median",
@@ -240,7 +257,9 @@ def slot_scores(energy: np.ndarray, frame_ids: np.ndarray, *, accumulate: bool) 
     return np.maximum(out, 0.0)
 
 
-def _select_with_recipe(video, recipe: str, *, budget: int | None, signals: str, given: dict) -> Selection:
+def _select_with_recipe(
+    video, recipe: str, *, budget: int | None, signals: str, timeout: float | None, given: dict
+) -> Selection:
     """``select_patches(recipe=...)``: validate the recipe and the arguments it fixes, then run it."""
     import inspect
 
@@ -249,7 +268,7 @@ def _select_with_recipe(video, recipe: str, *, budget: int | None, signals: str,
     rec = get_recipe(recipe)
     defaults = {k: p.default for k, p in inspect.signature(select_patches).parameters.items()}
     check_recipe_args(rec, given, defaults)
-    return run_recipe(video, rec.name, budget=budget, signals=signals)
+    return run_recipe(video, rec.name, budget=budget, signals=signals, timeout=timeout)
 
 
 def select_patches(
@@ -299,11 +318,12 @@ def select_patches(
             ``"onevision-stage1"`` (LLaVA stage-1 data, llava576, K 10368) or ``"onevision-ap"`` (attentive-probe
             loader, ap224, K 4096). The recipe sets geometry, policy, first_full, accumulate and
             motion_compensation; setting one of them (or start/end, mode="windowed") to something else raises
-            ``ValueError``. ``budget`` and ``signals`` apply.
+            ``ValueError``. ``budget``, ``signals`` and ``timeout`` apply; ``fast_decode``, ``decode_threads`` and
+            ``progress`` do not (a recipe decodes as the reference's decoder does, slice threads only).
     """
     if recipe is not None:
         return _select_with_recipe(
-            video, recipe, budget=budget, signals=signals,
+            video, recipe, budget=budget, signals=signals, timeout=timeout,
             given={"geometry": geometry, "policy": policy, "first_full": first_full, "accumulate": accumulate,
                    "motion_compensation": motion_compensation, "mode": mode, "start": start, "end": end},
         )

@@ -183,6 +183,20 @@ def test_select_and_encode_end_to_end(tiny_dir):
     assert len(out.hidden_states) == 3 and out.hidden_states[0].shape == (1024, 128)
     assert torch.isfinite(out.last_hidden_state).all()
     assert {"select", "prepare", "encode", "batch"} <= set(out.timings)
+    # The encoder's input defaults to the reference's own selection; asking for a policy gives ours.
+    assert out.selection.options["recipe"] == "onevision-ap"
+    ours = select_and_encode(VIDEOS[0], model=str(tiny_dir), budget=1024, policy="refresh")
+    assert ours.selection.policy == "refresh" and "recipe" not in ours.selection.options
+
+
+def test_consumer_options_pick_the_recipe_of_the_geometry():
+    from codec_select.select import consumer_options
+
+    assert consumer_options("llava576", {"budget": 10368})["recipe"] == "onevision-stage1"
+    assert consumer_options("ap224", {"signals": "auto"})["recipe"] == "onevision-ap"
+    assert "recipe" not in consumer_options("native", {})
+    assert "recipe" not in consumer_options("ap224", {"policy": "topk"})
+    assert "recipe" not in consumer_options("ap224", {"start": 2.0})  # a window: the recipe reads whole videos
 
 
 @needs_videos

@@ -29,7 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", type=Path, help="write features + selection arrays to this .safetensors file")
     p.add_argument("--budget", "-k", type=int, default=None, help="K cells (default 4096; 10368 on llava576)")
     p.add_argument("--geometry", "-g", default="ap224", choices=list(GEOMETRIES))
-    p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"], help="budget policy")
+    p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"],
+                   help="budget policy (default: the geometry's reference recipe, onevision-ap on ap224 / "
+                   "onevision-stage1 on llava576, the input the encoder was trained on; refresh on native)")
     p.add_argument("--device", default=None, help="torch device (default cuda when available, else cpu)")
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16", "auto"],
                    help="weights dtype (default bfloat16 on cuda, float32 on cpu)")

@@ -1,0 +1,259 @@
+"""H.264 inter prediction of one block, with the standard's exact integer rules (ITU-T H.264 §8.4.2.2).
+
+Luma: quarter-sample interpolation with the 6-tap filter (1, −5, 20, 20, −5, 1), half samples rounded
+``(x + 16) >> 5``, the centre half sample from unrounded intermediates ``(x + 512) >> 10``, quarter samples the
+rounded-up average of the two nearest integer/half samples (Table 8-12). Chroma (4:2:0): 1/8-sample bilinear,
+``(… + 32) >> 6``. Reference samples outside the picture repeat the edge sample (the clamping of §8.4.2.2.1),
+which is what the decoder's padded reference pictures give. Bi-prediction uses the weighted form with
+``logWD = 5``: ``(a·w0 + b·w1 + 32) >> 6`` (default weights 32/32 give ``(a + b + 1) >> 1``).
+
+The ``*_into`` functions are jit helpers other kernels call inside their own loops; the wrappers below them
+validate inputs and return new arrays (tests and one-off use).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._jit import JIT, check_array
+
+__all__ = [
+    "bipred",
+    "bipred_into",
+    "chroma_mc_into",
+    "luma_mc_into",
+    "luma_sample",
+    "predict_chroma",
+    "predict_luma",
+    "sad_region",
+    "weight_into",
+    "weight_prediction",
+]
+
+
+@njit(**JIT)
+def _clip255(v):
+    return 0 if v < 0 else (min(v, 255))
+
+
+@njit(**JIT)
+def _px(ref, x, y):
+    # Edge clamping of §8.4.2.2.1 (xIntL, yIntL clipped to the picture).
+    h, w = ref.shape
+    x = 0 if x < 0 else (w - 1 if x >= w else x)
+    y = 0 if y < 0 else (h - 1 if y >= h else y)
+    return np.int32(ref[y, x])
+
+
+@njit(**JIT)
+def _tap_h(ref, x, y):
+    # Unrounded horizontal half sample between (x, y) and (x + 1, y): b1 of the standard.
+    return (_px(ref, x - 2, y) - 5 * _px(ref, x - 1, y) + 20 * _px(ref, x, y) + 20 * _px(ref, x + 1, y)
+            - 5 * _px(ref, x + 2, y) + _px(ref, x + 3, y))
+
+
+@njit(**JIT)
+def _tap_v(ref, x, y):
+    # Unrounded vertical half sample between (x, y) and (x, y + 1): h1 of the standard.
+    return (_px(ref, x, y - 2) - 5 * _px(ref, x, y - 1) + 20 * _px(ref, x, y) + 20 * _px(ref, x, y + 1)
+            - 5 * _px(ref, x, y + 2) + _px(ref, x, y + 3))
+
+
+@njit(**JIT)
+def _centre(ref, x, y):
+    # j of the standard: the 6-tap filter applied vertically to unrounded horizontal intermediates.
+    j1 = (_tap_h(ref, x, y - 2) - 5 * _tap_h(ref, x, y - 1) + 20 * _tap_h(ref, x, y) + 20 * _tap_h(ref, x, y + 1)
+          - 5 * _tap_h(ref, x, y + 2) + _tap_h(ref, x, y + 3))
+    return _clip255((j1 + 512) >> 10)
+
+
+@njit(**JIT)
+def luma_sample(ref, xi, yi, fx, fy):
+    """One predicted luma sample at integer position (xi, yi) plus quarter fractions (fx, fy) in 0..3."""
+    if fx == 0 and fy == 0:
+        return _px(ref, xi, yi)
+    if fy == 0:
+        b = _clip255((_tap_h(ref, xi, yi) + 16) >> 5)
+        if fx == 2:
+            return b
+        g = _px(ref, xi + (fx >> 1), yi)  # G for a (fx=1), H for c (fx=3)
+        return (g + b + 1) >> 1
+    if fx == 0:
+        h = _clip255((_tap_v(ref, xi, yi) + 16) >> 5)
+        if fy == 2:
+            return h
+        g = _px(ref, xi, yi + (fy >> 1))  # G for d, M for n
+        return (g + h + 1) >> 1
+    if fx == 2 or fy == 2:
+        j = _centre(ref, xi, yi)
+        if fx == 2 and fy == 2:
+            return j
+        if fx == 2:  # f (fy=1) averages with b, q (fy=3) with s
+            other = _clip255((_tap_h(ref, xi, yi + (fy >> 1)) + 16) >> 5)
+        else:  # i (fx=1) averages with h, k (fx=3) with m
+            other = _clip255((_tap_v(ref, xi + (fx >> 1), yi) + 16) >> 5)
+        return (j + other + 1) >> 1
+    # Diagonal quarter positions e, g, p, r: average of a horizontal and a vertical half sample.
+    hor = _clip255((_tap_h(ref, xi, yi + (fy >> 1)) + 16) >> 5)
+    ver = _clip255((_tap_v(ref, xi + (fx >> 1), yi) + 16) >> 5)
+    return (hor + ver + 1) >> 1
+
+
+@njit(**JIT)
+def luma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
+    """Predict the w×h luma block at (x0, y0) displaced by the quarter-pel vector; write out[oy:, ox:].
+
+    Same values as :func:`luma_sample` per pixel, computed once per block: the clamped reference window and the
+    unrounded horizontal half samples are gathered first, so each filter tap is evaluated once.
+    """
+    fx = mvx & 3
+    fy = mvy & 3
+    bx = x0 + (mvx >> 2)
+    by = y0 + (mvy >> 2)
+    rh, rw = ref.shape
+    # win[i, k] = reference sample at (bx − 2 + k, by − 2 + i), edge-clamped.
+    win = np.empty((h + 5, w + 5), np.int32)
+    for i in range(h + 5):
+        yy = by - 2 + i
+        yy = 0 if yy < 0 else (rh - 1 if yy >= rh else yy)
+        for k in range(w + 5):
+            xx = bx - 2 + k
+            xx = 0 if xx < 0 else (rw - 1 if xx >= rw else xx)
+            win[i, k] = ref[yy, xx]
+    if fx == 0 and fy == 0:
+        for r in range(h):
+            for c in range(w):
+                out[oy + r, ox + c] = win[r + 2, c + 2]
+        return
+    if fx == 0:  # d, h, n: vertical half sample, averaged with G (fy=1) or M (fy=3)
+        for r in range(h):
+            for c in range(w):
+                k = c + 2
+                v = _clip255((win[r, k] - 5 * win[r + 1, k] + 20 * win[r + 2, k] + 20 * win[r + 3, k]
+                              - 5 * win[r + 4, k] + win[r + 5, k] + 16) >> 5)
+                if fy != 2:
+                    v = (v + win[r + 2 + (fy >> 1), k] + 1) >> 1
+                out[oy + r, ox + c] = v
+        return
+    # hb[i, c]: unrounded horizontal half sample right of column c, on window row i.
+    hb = np.empty((h + 5, w), np.int32)
+    for i in range(h + 5):
+        for c in range(w):
+            hb[i, c] = (win[i, c] - 5 * win[i, c + 1] + 20 * win[i, c + 2] + 20 * win[i, c + 3] - 5 * win[i, c + 4]
+                        + win[i, c + 5])
+    for r in range(h):
+        for c in range(w):
+            if fy == 0:  # a, b, c
+                v = _clip255((hb[r + 2, c] + 16) >> 5)
+                if fx != 2:
+                    v = (v + win[r + 2, c + 2 + (fx >> 1)] + 1) >> 1
+            elif fx == 2 or fy == 2:
+                j = _clip255((hb[r, c] - 5 * hb[r + 1, c] + 20 * hb[r + 2, c] + 20 * hb[r + 3, c] - 5 * hb[r + 4, c]
+                              + hb[r + 5, c] + 512) >> 10)
+                if fx == 2 and fy == 2:
+                    v = j
+                elif fx == 2:  # f (with b), q (with s)
+                    v = (j + _clip255((hb[r + 2 + (fy >> 1), c] + 16) >> 5) + 1) >> 1
+                else:  # i (with h), k (with m)
+                    k = c + 2 + (fx >> 1)
+                    other = _clip255((win[r, k] - 5 * win[r + 1, k] + 20 * win[r + 2, k] + 20 * win[r + 3, k]
+                                      - 5 * win[r + 4, k] + win[r + 5, k] + 16) >> 5)
+                    v = (j + other + 1) >> 1
+            else:  # e, g, p, r
+                hor = _clip255((hb[r + 2 + (fy >> 1), c] + 16) >> 5)
+                k = c + 2 + (fx >> 1)
+                ver = _clip255((win[r, k] - 5 * win[r + 1, k] + 20 * win[r + 2, k] + 20 * win[r + 3, k]
+                                - 5 * win[r + 4, k] + win[r + 5, k] + 16) >> 5)
+                v = (hor + ver + 1) >> 1
+            out[oy + r, ox + c] = v
+
+
+@njit(**JIT)
+def chroma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
+    """Predict the w×h chroma block at chroma (x0, y0); the vector is the luma one, read in 1/8 chroma samples."""
+    fx = mvx & 7
+    fy = mvy & 7
+    bx = x0 + (mvx >> 3)
+    by = y0 + (mvy >> 3)
+    wa = (8 - fx) * (8 - fy)
+    wb = fx * (8 - fy)
+    wc = (8 - fx) * fy
+    wd = fx * fy
+    for yy in range(h):
+        for xx in range(w):
+            x = bx + xx
+            y = by + yy
+            out[oy + yy, ox + xx] = (wa * _px(ref, x, y) + wb * _px(ref, x + 1, y) + wc * _px(ref, x, y + 1)
+                                     + wd * _px(ref, x + 1, y + 1) + 32) >> 6
+
+
+@njit(**JIT)
+def bipred_into(a, b, w0, w1, h, w, out):
+    """out[:h, :w] = clip((a·w0 + b·w1 + 32) >> 6): the implicit/default bi-prediction with logWD = 5."""
+    for yy in range(h):
+        for xx in range(w):
+            out[yy, xx] = _clip255((np.int32(a[yy, xx]) * w0 + np.int32(b[yy, xx]) * w1 + 32) >> 6)
+
+
+@njit(**JIT)
+def weight_into(buf, h, w, weight, offset, log2_denom):
+    """Explicit weighted uni-prediction in place on buf[:h, :w] (§8.4.2.3.2): the identity for default weights."""
+    if weight == (1 << log2_denom) and offset == 0:
+        return
+    rounding = (1 << (log2_denom - 1)) if log2_denom >= 1 else 0
+    for yy in range(h):
+        for xx in range(w):
+            buf[yy, xx] = _clip255(((np.int32(buf[yy, xx]) * weight + rounding) >> log2_denom) + offset)
+
+
+@njit(**JIT)
+def sad_region(pred, py, px, cur, y0, x0, h, w):
+    """Sum of |pred[py+i, px+j] − cur[y0+i, x0+j]| over an h×w region."""
+    total = 0
+    for yy in range(h):
+        for xx in range(w):
+            d = np.int32(pred[py + yy, px + xx]) - np.int32(cur[y0 + yy, x0 + xx])
+            total += d if d >= 0 else -d
+    return total
+
+
+def _check_block(ref, x0, y0, w, h):
+    check_array("ref", ref, np.uint8, ndim=2)
+    if w <= 0 or h <= 0:
+        raise ValueError(f"block size must be positive, got {w}×{h}.")
+
+
+def predict_luma(ref: np.ndarray, x0: int, y0: int, w: int, h: int, mvx: int, mvy: int) -> np.ndarray:
+    """uint8 [h, w]: the H.264 quarter-pel luma prediction of the block at (x0, y0) with vector (mvx, mvy)."""
+    _check_block(ref, x0, y0, w, h)
+    out = np.zeros((h, w), np.uint8)
+    luma_mc_into(ref, int(x0), int(y0), int(w), int(h), int(mvx), int(mvy), out, 0, 0)
+    return out
+
+
+def predict_chroma(ref: np.ndarray, x0: int, y0: int, w: int, h: int, mvx: int, mvy: int) -> np.ndarray:
+    """uint8 [h, w]: the 4:2:0 chroma prediction (1/8 sample bilinear) at chroma (x0, y0), luma-unit vector."""
+    _check_block(ref, x0, y0, w, h)
+    out = np.zeros((h, w), np.uint8)
+    chroma_mc_into(ref, int(x0), int(y0), int(w), int(h), int(mvx), int(mvy), out, 0, 0)
+    return out
+
+
+def bipred(a: np.ndarray, b: np.ndarray, w0: int = 32, w1: int = 32) -> np.ndarray:
+    """uint8: the weighted average of two uint8 predictions of one shape (logWD = 5)."""
+    check_array("a", a, np.uint8, ndim=2)
+    check_array("b", b, np.uint8, shape=a.shape)
+    out = np.zeros(a.shape, np.uint8)
+    bipred_into(a, b, int(w0), int(w1), a.shape[0], a.shape[1], out)
+    return out
+
+
+def weight_prediction(pred: np.ndarray, weight: int, offset: int, log2_denom: int) -> np.ndarray:
+    """uint8: ``pred`` with H.264 explicit weighted prediction applied (a new array)."""
+    check_array("pred", pred, np.uint8, ndim=2)
+    if not 0 <= log2_denom <= 7:
+        raise ValueError(f"log2_denom must lie in [0, 7], got {log2_denom}.")
+    out = pred.copy()
+    weight_into(out, out.shape[0], out.shape[1], int(weight), int(offset), int(log2_denom))
+    return out
