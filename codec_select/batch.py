@@ -12,7 +12,9 @@ Outputs per ``--format`` (one per video):
 - ``reference``: the OneVision stage-1 files ``DIR/sample_<id>__…{.visidx_thw.npy,.frame_ids.npy,.meta.json}``;
 - ``llava``: the stage-2 folder ``DIR/sample_<id>__…/`` (8 mosaics, ``positions_thw.npy``, ``record.json``), and
   ``DIR/training_codec.jsonl`` gathered from every finished sample at the end of each run;
-- ``parquet``: rows in ``DIR/parquet/part-*.parquet`` (one row per video; failed videos in ``failed.parquet``).
+- ``parquet``: rows in ``DIR/parquet/part-*.parquet`` (one row per video; failed videos in ``failed.parquet``);
+- ``llava-ov2``: LLaVA-OneVision-2 input ``DIR/<id>/`` (canvases, ``src_patch_position.npy``, ``frame_ids.npy``,
+  ``meta.json`` last; :mod:`codec_select.llava_ov2`; no 64-slot selection is run).
 
 The module imports only the standard library at import time (the CLI builds its parser from it); numpy, PyAV,
 numba, tqdm, pyarrow and ray are imported where they are used.
@@ -41,7 +43,7 @@ __all__ = [
     "FORMATS",
 ]
 
-FORMATS = ("npz", "reference", "llava", "parquet")
+FORMATS = ("npz", "reference", "llava", "parquet", "llava-ov2")
 ENGINES = ("local", "ray")
 FAILURES_NAME = "failures.jsonl"
 LLAVA_JSONL = "training_codec.jsonl"
@@ -299,6 +301,8 @@ def _process(item: BatchItem, cfg: _Config) -> dict:
 
     t0 = time.perf_counter()
     out = Path(cfg.out_dir)
+    if cfg.fmt == "llava-ov2":
+        return _process_ov2(item, cfg, out, t0)
     try:
         options = worker_select_options(cfg.select)
         for key in ("start", "end"):
@@ -331,6 +335,23 @@ def _process(item: BatchItem, cfg: _Config) -> dict:
         return _result(item, time.perf_counter() - t0, sel, arrays=cfg.fmt == "parquet")
     except Exception as exc:  # one bad video never stops the batch
         return _result(item, time.perf_counter() - t0, exc=exc)
+
+
+def _process_ov2(item: BatchItem, cfg: _Config, out: Path, t0: float) -> dict:
+    """``--format llava-ov2``: one video's LLaVA-OneVision-2 folder ``out/<name>/`` (meta.json written last)."""
+    try:
+        from .llava_ov2 import prepare_llava_ov2
+
+        res = prepare_llava_ov2(item.video, out / item.name, image_format=cfg.image_format, quality=cfg.quality,
+                                **cfg.select)
+    except Exception as exc:  # one bad video never stops the batch
+        return _result(item, time.perf_counter() - t0, exc=exc)
+    meta = res.meta
+    return {"id": item.id, "video": item.video, "error_class": None, "error": None,
+            "seconds": round(time.perf_counter() - t0, 6), "worker": f"{os.uname().nodename}:{os.getpid()}",
+            "extra": json.dumps(item.extra) if item.extra else None, "codec": meta["metadata"]["codec"],
+            "signals": meta["metadata"]["signals"], "policy": meta["config"]["blocks"], "geometry": "qwen",
+            "num_frames": int(meta["total_frames"]), "budget": int(meta["total_patches"])}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -370,6 +391,11 @@ class _Store:
                     if entry.is_file() and _is_temp(entry.name):
                         os.unlink(entry.path)
                         removed += 1
+                    elif self.fmt == "llava-ov2" and entry.is_dir() and _is_temp(entry.name):
+                        import shutil  # an output folder a killed run left half written
+
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                        removed += 1
         return removed
 
     def done_ids(self) -> set[str]:
@@ -382,6 +408,8 @@ class _Store:
             return {it.id for it in self.items if _reference_stem(it) in stems}
         if self.fmt == "llava":
             return {it.id for it in self.items if _llava_record_path(it, self.out).exists()}
+        if self.fmt == "llava-ov2":
+            return {it.id for it in self.items if (self.out / it.name / "meta.json").exists()}
         import pyarrow.parquet as pq
 
         done: set[str] = set()
@@ -772,6 +800,11 @@ def run_batch(
     for key, value in (("budget", budget), ("policy", policy), ("timeout", timeout)):
         if value is not None:
             options[key] = value
+    if fmt == "llava-ov2":  # its own options (llava_ov2.prepare_llava_ov2); the time limit is the hard one
+        if budget is not None or policy is not None or geometry not in ("ap224", "qwen"):
+            raise ValueError("--budget, --policy and --geometry do not apply to --format llava-ov2 (qwen canvases; "
+                             "see --ov2-frames, --group-size, --images-per-group).")
+        options = dict(select_options or {})
     out = Path(out_dir)
     cfg = _Config(str(out), fmt, options, image_format, int(quality), relative_paths, bool(allow_partial),
                   consumer=fmt in CONSUMER_FORMATS)
@@ -861,7 +894,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", dest="fmt", default=None, choices=FORMATS,
                    help="output format (default: npz on local, parquet on ray)")
     p.add_argument("--budget", "-k", type=int, default=None, help="K cells per video (default 4096; 10368 on llava576)")
-    p.add_argument("--geometry", "-g", default=None, choices=["ap224", "llava576", "native"],
+    p.add_argument("--geometry", "-g", default=None, choices=["ap224", "llava576", "native", "qwen"],
                    help="default ap224 (llava576 for --format llava)")
     p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"],
                    help="budget policy (default: refresh; the reference and llava formats use the geometry's "
@@ -882,9 +915,33 @@ def add_parser(subparsers) -> None:
     p.add_argument("--numba-threads", type=int, default=1, help="numba threads per worker (default 1)")
     p.add_argument("--ffmpeg-threads", type=int, default=1, help="decoder threads per worker (default 1; 0 = auto)")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local instance)")
+    p.add_argument("--ov2-frames", type=int, default=None, help="llava-ov2: frames sampled (uniform_count, 1024)")
+    p.add_argument("--ov2-fps", type=float, default=None, help="llava-ov2: sample at this rate instead (fps sampling)")
+    p.add_argument("--group-size", type=int, default=None, help="llava-ov2: sampled frames per group (32)")
+    p.add_argument("--grouping", default=None, choices=["fixed", "readiness"],
+                   help="llava-ov2: fixed chunks (default) or readiness groups of 8-64 frames")
+    p.add_argument("--images-per-group", type=int, default=None, help="llava-ov2: canvases per group (4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run_cli)
+
+
+def _ov2_options(args) -> dict:
+    """``--format llava-ov2``'s options for :func:`codec_select.llava_ov2.prepare_llava_ov2`."""
+    options: dict = {}
+    if args.ov2_frames is not None:
+        options["num_sampled"] = args.ov2_frames
+    if args.ov2_fps is not None:
+        options.update(sampling="fps", sample_fps=args.ov2_fps)
+    if args.group_size is not None:
+        options["group_size"] = args.group_size
+    if args.grouping is not None:
+        options["grouping"] = args.grouping
+    if args.images_per_group is not None:
+        options["images_per_group"] = args.images_per_group
+    if args.signals:
+        options["signals"] = args.signals
+    return options
 
 
 def _run_cli(args) -> int:
@@ -897,6 +954,8 @@ def _run_cli(args) -> int:
         options["accumulate"] = False
     if args.no_first_full:
         options["first_full"] = False
+    if args.fmt == "llava-ov2":
+        options = _ov2_options(args)
     try:
         summary = run_batch(
             args.manifest, args.out, engine=args.engine, fmt=args.fmt, workers=args.workers, budget=args.budget,

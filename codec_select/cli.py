@@ -31,7 +31,8 @@ def _add_select(sub) -> None:
     )
     p.add_argument("video", nargs="?", help="video file (default: the bundled sample clip)")
     p.add_argument("--budget", "-k", type=int, default=None, help="K cells to keep (default 4096; 10368 on llava576)")
-    p.add_argument("--geometry", "-g", default="ap224", choices=["ap224", "llava576", "native"])
+    p.add_argument("--geometry", "-g", default="ap224", choices=["ap224", "llava576", "native", "qwen"],
+                   help="canvas: ap224 crop, llava576 letterbox, native aspect, qwen (LLaVA-OneVision-2 smart_resize)")
     p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"],
                    help="budget policy (default refresh, ours; for the encoder's own training input use --recipe)")
     p.add_argument("--compensation", default="median", choices=["median", "similarity", "none"])
@@ -58,9 +59,16 @@ def _run_select(args) -> int:
     from .select import DEFAULT_POLICY, kernels_needed, select_patches
 
     video = args.video or sample_video()
-    # Compile (first run) or load the kernels this run needs before timing anything, and say why a first run waits.
-    warm_kernels(kernels_needed(policy=args.policy or DEFAULT_POLICY, motion_compensation=args.compensation,
-                                signals=args.signals))
+    if args.recipe:
+        from .kernels import cache_is_empty
+
+        if cache_is_empty("h264_emulate"):  # the emulation compiles inside the run: say why it waits
+            print("codec-select: first recipe run: compiling the H.264 emulation kernels once (~20 s on 2 cores; "
+                  "cached for later runs)", file=sys.stderr)
+    else:
+        # Compile (first run) or load the kernels this run needs before timing anything; say why a first run waits.
+        warm_kernels(kernels_needed(policy=args.policy or DEFAULT_POLICY, motion_compensation=args.compensation,
+                                    signals=args.signals))
     sel = select_patches(
         video, budget=args.budget, geometry=args.geometry, policy=args.policy or DEFAULT_POLICY,
         first_full=not args.no_first_full, accumulate=not args.no_accumulate,

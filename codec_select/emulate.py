@@ -30,7 +30,7 @@ import numpy as np
 from .emulate_picture import RING, Picture, PictureEmulator
 from .errors import DecodeError, UnsupportedVideoError
 from .h264_headers import is_reference, max_ref_frames, nal_length_size, parameter_sets, slice_header
-from .video import open_container
+from .video import motion_vector_fields, open_container, picture_type, side_data
 
 __all__ = ["LOOP_FILTER", "EmulatedFrame", "iter_emulated"]
 
@@ -41,17 +41,8 @@ prediction + residual from equally unfiltered references: ``Y − prediction`` i
 Measured on XwB (before the weights and the loop filter were emulated): IoU 0.836 unfiltered vs 0.760 deblocked,
 both with a luma threshold of 16."""
 
-_MV_FIELDS = ("source", "w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
-_PICT_TYPES = {1: "I", 2: "P", 3: "B", 4: "P", 5: "I", 6: "P", 7: "B"}
-_PICT_NAMES = {"I": "I", "P": "P", "B": "B", "S": "P", "SI": "I", "SP": "P", "BI": "B"}
 _FORMATS = ("yuv420p", "yuvj420p")
 _MAX_PENDING = 32  # frames held for reordering before a missing decode index is given up on
-
-try:
-    from av.sidedata.sidedata import SideDataContainer as _SideData
-except ImportError:  # a PyAV that moved it: fall back to frame.side_data
-    _SideData = None
-
 
 @dataclass(frozen=True, slots=True)
 class EmulatedFrame:
@@ -78,27 +69,9 @@ class EmulatedFrame:
         return f"EmulatedFrame(index={self.index}, time={self.time:.3f}, type={self.pict_type}, mvs={nmv}, y={shape})"
 
 
-def _pict_type(frame) -> str:
-    pt = frame.pict_type
-    if isinstance(pt, int):
-        return _PICT_TYPES.get(int(pt), "?")
-    return _PICT_NAMES.get(str(getattr(pt, "name", pt)).split(".")[-1], "?")
-
-
-def _mv_fields(frame) -> dict | None:
-    # Same reading as codec_select.video (a side-data container of our own avoids a frame ↔ container cycle).
-    sd = (_SideData(frame) if _SideData is not None else frame.side_data).get("MOTION_VECTORS")
-    if sd is None:
-        return None
-    arr = sd.to_ndarray()
-    if arr.size == 0:
-        return None
-    return {name: np.ascontiguousarray(arr[name]) for name in _MV_FIELDS}
-
-
 def _qp_map(frame, planes) -> np.ndarray | None:
     """int32 [H/16, W/16] macroblock QPs from the decoder's VIDEO_ENC_PARAMS side data, or None."""
-    sd = (_SideData(frame) if _SideData is not None else frame.side_data).get("VIDEO_ENC_PARAMS")
+    sd = side_data(frame).get("VIDEO_ENC_PARAMS")
     if sd is None or not hasattr(sd, "qp_map"):
         return None
     try:
@@ -227,7 +200,7 @@ def _emulate_stream(path, container, stream, wanted) -> Iterator[EmulatedFrame]:
             decode = state["next_decode"] + len(pending)
             while decode in pending:
                 decode += 1
-        pict = _pict_type(frame)
+        pict = picture_type(frame)
         needed = is_ref or wanted is None or display in wanted
         planes = None
         if needed:
@@ -235,7 +208,7 @@ def _emulate_stream(path, container, stream, wanted) -> Iterator[EmulatedFrame]:
             planes = (_coded_plane(frame, 0, ch, cw), _coded_plane(frame, 1, ch // 2, cw // 2),
                       _coded_plane(frame, 2, ch // 2, cw // 2))
         pending[decode] = Picture(display, t, pict, bool(frame.key_frame), is_ref, header,
-                                   _qp_map(frame, planes) if planes is not None else None, _mv_fields(frame), planes)
+                                   _qp_map(frame, planes) if planes is not None else None, motion_vector_fields(frame), planes)
 
     decoded_any = False
     try:

@@ -14,8 +14,8 @@ import numpy as np
 
 __all__ = ["Geometry", "GeometryName", "GEOMETRIES", "make_geometry"]
 
-GeometryName = Literal["ap224", "llava576", "native"]
-GEOMETRIES: tuple[str, ...] = ("ap224", "llava576", "native")
+GeometryName = Literal["ap224", "llava576", "native", "qwen"]
+GEOMETRIES: tuple[str, ...] = ("ap224", "llava576", "native", "qwen")
 
 # CLIP normalisation, shared by the encoder preprocessing and anything that shows canvas pixels.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -31,7 +31,7 @@ class Geometry:
     """
 
     name: str
-    """Preset name: ``"ap224"``, ``"llava576"`` or ``"native"``."""
+    """Preset name: ``"ap224"``, ``"llava576"``, ``"native"`` or ``"qwen"``."""
     source_h: int
     """Height of the upright source frame in pixels (after the display rotation)."""
     source_w: int
@@ -122,13 +122,17 @@ class Geometry:
 
 
 def make_geometry(
-    name: str, source_h: int, source_w: int, *, max_cells: int = 256, native_patch: int = 14
+    name: str, source_h: int, source_w: int, *, max_cells: int = 256, native_patch: int = 14,
+    max_pixels: int | None = None,
 ) -> Geometry:
     """Build a preset for an upright source of ``source_h × source_w`` pixels.
 
     - ``ap224``: shorter side → 224 (bicubic, CLIP's integer rule), centre crop 224², patch 14 → 16×16 cells.
     - ``llava576``: longer side → 576 (bilinear), centred zero padding to 576², patch 16 → 36×36 cells.
     - ``native``: keep the aspect ratio, canvas a multiple of ``native_patch`` with at most ``max_cells`` cells.
+    - ``qwen``: LLaVA-OneVision-2 / Qwen2-VL input, :func:`~codec_select.qwen_geometry.smart_resize` (sides
+      multiples of 28, area ≤ ``max_pixels``, default 153664), aspect kept, no crop, patch 14 (bilinear,
+      antialiased: PIL's stand-in for the reference's swscale area filter).
     """
     if source_h < 1 or source_w < 1:
         raise ValueError(f"Invalid source size {source_h}x{source_w}.")
@@ -164,4 +168,9 @@ def make_geometry(
             else:
                 gw -= 1
         return Geometry(name, source_h, source_w, gh * p, gw * p, p, gh * p, gw * p, 0, 0, "bicubic")
+    if name == "qwen":
+        from .qwen_geometry import QWEN_MAX_PIXELS, QWEN_PATCH, smart_resize
+
+        h, w = smart_resize(source_h, source_w, max_pixels=QWEN_MAX_PIXELS if max_pixels is None else int(max_pixels))
+        return Geometry(name, source_h, source_w, h, w, QWEN_PATCH, h, w, 0, 0, "bilinear")
     raise ValueError(f"Invalid geometry ({name!r}). Supported values are {', '.join(GEOMETRIES)}.")

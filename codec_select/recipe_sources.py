@@ -30,7 +30,7 @@ import numpy as np
 from .errors import DecodeError, SelectionTimeoutError, UnsupportedVideoError
 from .kernels import block_match, downscale2
 from .selection import NUM_SLOTS
-from .video import MV_CODECS, iter_frames, open_container
+from .video import MV_CODECS, iter_frames, motion_vector_fields, open_container, picture_type
 
 __all__ = [
     "RESIDUALS",
@@ -47,8 +47,6 @@ __all__ = [
 ]
 
 RESIDUALS = ("auto", "emulated", "neutral", "stock")
-_MV_FIELDS = ("source", "w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
-_PICT = {1: "I", 2: "P", 3: "B", 4: "P", 5: "I", 6: "P", 7: "B"}
 
 
 @dataclass(frozen=True)
@@ -172,15 +170,8 @@ def _iter_decoded(path: str, wanted: set[int], *, export_mvs: bool, keep_planes:
     try:
         for frame in container.decode(stream):
             if index in wanted:
-                mvs = None
-                if want_mvs:
-                    sd = frame.side_data.get("MOTION_VECTORS")
-                    if sd is not None:
-                        arr = sd.to_ndarray()
-                        if arr.size:
-                            mvs = {name: np.ascontiguousarray(arr[name]) for name in _MV_FIELDS}
-                pt = frame.pict_type
-                pict = _PICT.get(int(pt), "?") if isinstance(pt, int) else str(getattr(pt, "name", pt))[-1:]
+                mvs = motion_vector_fields(frame) if want_mvs else None
+                pict = picture_type(frame)
                 t = float(frame.pts * stream.time_base) if frame.pts is not None and stream.time_base else 0.0
                 yield SlotInputs(index, t, pict, mvs, _planes(frame) if keep_planes else None)
             index += 1

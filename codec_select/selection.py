@@ -137,7 +137,9 @@ class Selection:
             + (f", {self.damaged_frames} damaged frames" if self.damaged_frames else ""),
             f"grid     64 x {self.geometry.grid_h} x {self.geometry.grid_w} ({self.geometry.name}, "
             f"canvas {self.geometry.canvas_h}x{self.geometry.canvas_w}, patch {self.geometry.patch})",
-            f"budget   K={self.budget} ({self.budget / self.grid_size:.1%} of the grid), policy {self.policy}",
+            f"budget   K={self.budget} ({self.budget / self.grid_size:.1%} of the grid), policy {self.policy}"
+            + (f" (recipe {self.options['recipe']}: the reference's own selection)" if self.options.get("recipe")
+               else ""),
             f"per slot min {per.min()} / median {int(np.median(per))} / max {per.max()} "
             f"(slot 0: {per[0]}, slots with none: {int((per == 0).sum())})",
             "time     " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in self.timings.items()),

@@ -22,12 +22,12 @@ import numpy as np
 from .errors import DecodeError, NoVideoStreamError, UnsupportedVideoError, VideoOpenError
 
 __all__ = ["VideoInfo", "DecodedFrame", "probe", "iter_frames", "read_frames", "MV_CODECS", "upright", "open_container",
-           "luma_plane", "motion_vector_fields", "picture_type"]
+           "luma_plane", "motion_vector_fields", "picture_type", "side_data", "MV_FIELDS"]
 
 # Decoders whose stock FFmpeg build exports motion vectors through AV_FRAME_DATA_MOTION_VECTORS.
 MV_CODECS = frozenset({"h264", "mpeg4", "mpeg1video", "mpeg2video", "h263", "h263p", "msmpeg4v2", "msmpeg4v3"})
 
-_MV_FIELDS = ("source", "w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
+MV_FIELDS = ("source", "w", "h", "dst_x", "dst_y", "motion_x", "motion_y", "motion_scale")
 
 try:
     from av.sidedata.sidedata import SideDataContainer as _SideData
@@ -230,18 +230,24 @@ def luma_plane(frame) -> np.ndarray:
     return frame.to_ndarray(format="gray")
 
 
+def side_data(frame):
+    """The frame's side data, read without ``frame.side_data``: PyAV caches that container on the frame, a reference
+    cycle (frame ↔ container) that only the cycle collector frees, so hundreds of decoded frames (1.4 MB each at
+    720p) piled up between collections (+250 MB peak RSS measured). A container of our own points one way and dies
+    with the frame."""
+    return _SideData(frame) if _SideData is not None else frame.side_data
+
+
 def motion_vector_fields(frame) -> dict | None:
-    # Not `frame.side_data`: PyAV caches that container on the frame, a reference cycle (frame ↔ container) that
-    # only the cycle collector frees, so hundreds of decoded frames (1.4 MB each at 720p) piled up between
-    # collections (+250 MB peak RSS measured). A container of our own points one way and dies with the frame.
-    sd = (_SideData(frame) if _SideData is not None else frame.side_data).get("MOTION_VECTORS")
+    """The frame's motion vectors as named, C-contiguous field arrays (:data:`MV_FIELDS`), or None."""
+    sd = side_data(frame).get("MOTION_VECTORS")
     if sd is None:
         return None
     arr = sd.to_ndarray()
     if arr.size == 0:
         return None
     # Named fields only: the structured array has padding bytes holding garbage.
-    return {name: np.ascontiguousarray(arr[name]) for name in _MV_FIELDS}
+    return {name: np.ascontiguousarray(arr[name]) for name in MV_FIELDS}
 
 
 def iter_frames(

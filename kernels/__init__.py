@@ -115,9 +115,10 @@ WARMUP_STEPS: dict[str, Callable[[], object]] = {
 """Named warm-up steps: each compiles (or loads from the cache) one kernel family at its production parameters."""
 
 
-def cache_is_empty() -> bool:
-    """True when no compiled kernel of this package is cached yet (a first run will compile)."""
-    return not any(locate_cache().glob("*.nbi"))
+def cache_is_empty(module: str = "") -> bool:
+    """True when no compiled kernel of this package (of kernel file ``module``, e.g. ``"h264_emulate"``) is cached
+    yet: a first run will compile."""
+    return not any(locate_cache().glob(f"{module}*.nbi" if module else "*.nbi"))
 
 
 def warmup(

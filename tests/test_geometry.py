@@ -42,5 +42,5 @@ def test_to_canvas_shapes_and_padding():
 
 
 def test_invalid_name():
-    with pytest.raises(ValueError, match=re.escape("Invalid geometry ('big'). Supported values are ap224, llava576, native.")):
+    with pytest.raises(ValueError, match=re.escape("Invalid geometry ('big'). Supported values are ap224, llava576, native, qwen.")):
         make_geometry("big", 10, 10)
