@@ -19,6 +19,7 @@ frame, summed per block. The reference scores per-macroblock bit cost, which sto
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -48,6 +49,7 @@ from .ov2_frames import (
 )
 from .ov2_readiness import readiness_groups
 from .qwen_geometry import QWEN_MAX_PIXELS
+from .report import build_report
 from .signals import CanvasPooler, FrameScorer
 from .timeline import read_timeline
 from .video import iter_frames, probe, read_frames
@@ -202,8 +204,9 @@ def prepare_llava_ov2(
     estimated = signals == "estimated-motion" or not info.has_codec_mvs
     energy, times, dec_keys, frames_mv = _frame_energy(path, geo, info.rotation, estimated=estimated, score=score)
     n = times.size
+    fell_back = False
     if score and not estimated and frames_mv == 0 and n > 1:  # an MV codec that exported nothing: estimate motion
-        estimated = True
+        estimated = fell_back = True
         energy, times, dec_keys, _ = _frame_energy(path, geo, info.rotation, estimated=True, score=True)
         n = times.size
     if n == 0:
@@ -211,6 +214,12 @@ def prepare_llava_ov2(
     timings["decode_signals"] = time.perf_counter() - t0
     fps = info.fps if 0.1 < info.fps < 1000 else (n / info.duration if info.duration else 30.0)
     timeline = read_timeline(path)
+    # Whole or partial, signals and why: the same report a 64-slot selection carries (never passed off as whole).
+    report = build_report(
+        info, requested=signals, estimated=estimated, fell_back=fell_back, frames_decoded=n, frames_found=n,
+        reached=float(timeline.end) if timeline is not None else math.nan, stopped_early="", failed_packets=0,
+        exact=timeline is not None, offset=0, start=None, end=None,
+    )
     keyframes = _keyframes(timeline, times, dec_keys)
     ids = sample_frame_ids(n, fps, sampling=sampling, num_sampled=num_sampled, sample_fps=sample_fps,
                            keyframes=keyframes if avoid_keyframes else None)
@@ -294,6 +303,7 @@ def prepare_llava_ov2(
                      "block_score": "codec energy (FrameScorer), pooled per 14-px patch, summed per 2x2 block"
                      if score else "none (uniform frames)"},
         "decode_backend": "pyav",
+        "report": report.to_dict(),
     }
     timings["total"] = time.perf_counter() - t_start
     meta["timing_sec"] = meta["timings"] = {key: round(v, 6) for key, v in timings.items()}

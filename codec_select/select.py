@@ -19,11 +19,12 @@ from .errors import DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
 from .kernels import refresh_drift_select, refresh_select, topk_cells
 from .report import build_report
-from .selection import NUM_SLOTS, Selection, frame_grid
+from .selection import Selection, frame_grid
 from .signals import COMPENSATIONS, CanvasPooler, FrameScorer
 from .timeline import window_offset
 from .video import DecodedFrame, iter_frames, probe
-from .windowed import MODES, choose_mode, plan_stream, select_windowed
+from .window_plan import MODES, choose_mode, plan_stream
+from .windowed import select_windowed
 
 __all__ = ["select_patches", "default_budget", "kernels_needed", "consumer_options", "CONSUMER_RECIPES", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
 
@@ -311,7 +312,7 @@ def select_patches(
         progress: show a progress bar over decoded frames.
         mode: ``"full"`` decodes every frame; ``"windowed"`` decodes a short window before each slot (long
             videos, bounded cost; :mod:`codec_select.windowed`); ``"auto"`` picks windowed when the video is long
-            relative to the 64 slots (:func:`codec_select.windowed.choose_mode`).
+            relative to the 64 slots (:func:`codec_select.window_plan.choose_mode`).
         decode_threads: FFmpeg decoder threads (0 = FFmpeg's choice; batch workers use 1 and get parallelism from
             processes). With MV export these are slice threads only.
         recipe: reproduce a OneVision reference selector literally (:mod:`codec_select.recipes`):

@@ -16,10 +16,11 @@ import numpy as np
 from ._jit import kernel_cache_dir, locate_cache
 from .drift import block_means, refresh_drift_mask, refresh_drift_select
 from .fuse import fuse_energy
+from .matching import block_match, downscale2
 from .motion import compensate_median, compensate_similarity, flow_magnitude, rasterise_mvs
 from .policy import normalise_p95, refresh_mask, refresh_select, topk_cells
 from .pool import pool_cells
-from .residual import block_match, downscale2, frame_change, mc_residual
+from .residual import frame_change, mc_residual
 
 __all__ = [
     "rasterise_mvs",

@@ -19,7 +19,8 @@ from conftest import shared_videos
 
 from codec_select import Selection, sample_video, select_patches
 from codec_select.select import consumer_options
-from codec_select import batch as batch_module
+from codec_select.batch import engines as batch_engines
+from codec_select.batch.worker import BatchConfig
 from codec_select.batch import BatchItem, read_manifest, run_batch
 from codec_select.cli import main
 from codec_select.export import read_reference
@@ -253,11 +254,11 @@ def test_worker_crash_and_hang_cost_one_video_each(tmp_path, monkeypatch):
             time.sleep(120)
         return {"id": item.id, "video": item.video, "error_class": None, "error": None, "num_frames": 5}
 
-    monkeypatch.setattr(batch_module, "_process", fake_process)  # inherited by fork-started workers
+    monkeypatch.setattr(batch_engines, "process_item", fake_process)  # inherited by fork-started workers
     items = [BatchItem(s, f"{s}.mp4") for s in ("a", "crash", "b", "hang", "c", "d")]
-    cfg = batch_module._Config(str(tmp_path), "npz", {})
+    cfg = BatchConfig(str(tmp_path), "npz", {})
     rows: list[dict] = []
-    batch_module._run_local(items, cfg, rows.append, workers=2, numba_threads=1, ffmpeg_threads=0,
+    batch_engines.run_local(items, cfg, rows.append, workers=2, numba_threads=1, ffmpeg_threads=0,
                             hard_timeout=3.0, start_method="fork")
     result = {r["id"]: r["error_class"] for r in rows}
     assert len(rows) == 6

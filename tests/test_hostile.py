@@ -33,7 +33,7 @@ from codec_select import (
 )
 from codec_select.selection import NUM_SLOTS
 from codec_select.video import probe, read_frames
-from codec_select.windowed import plan_stream
+from codec_select.window_plan import plan_stream
 
 # ---------------------------------------------------------------------------------------------------------------
 # Writers: a moving square over a smooth texture, with its ground-truth box per frame (coded orientation).

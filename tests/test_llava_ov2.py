@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_videos
+from conftest import SHARED_VIDEOS, shared_videos
 
 from codec_select.cli import main
 from codec_select.geometry import make_geometry
@@ -412,3 +412,27 @@ def test_worked_example_b_on_shared_clip(tmp_path):
     # The blocks follow our energy: every chosen frame of canvas 1 is one of group 0's non-anchor frames.
     canvas1 = set(res.positions[720:1440, 0].tolist())
     assert canvas1 <= set(ids[1:16])
+
+
+@pytest.mark.skipif(not SHARED_VIDEOS, reason="../shared/videos not found")
+def test_batch_records_a_truncated_video_as_partial(tmp_path):
+    """A truncated file is never passed off as whole: failures.jsonl unless --allow-partial, and no output folder."""
+    import json
+
+    from codec_select.batch import run_batch
+
+    path = SHARED_VIDEOS[-1]  # ytb_YVQ: its index sits up front, so the first third still opens
+    data = path.read_bytes()
+    cut = tmp_path / f"cut{path.suffix}"
+    cut.write_bytes(data[: len(data) // 3])
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "cut", "video": str(cut)}) + "\n")
+    summary = run_batch(manifest, tmp_path / "out", fmt="llava-ov2", workers=1, progress=False)
+    assert (summary.ok, summary.failed) == (0, 1)
+    failure = json.loads((tmp_path / "out" / "failures.jsonl").read_text().splitlines()[0])
+    assert failure["error_class"] == "PartialVideoError" and "partial video" in failure["error"]
+    assert not (tmp_path / "out" / "cut" / "meta.json").exists()
+    kept = run_batch(manifest, tmp_path / "out2", fmt="llava-ov2", workers=1, progress=False, allow_partial=True)
+    assert (kept.ok, kept.failed) == (1, 0)
+    meta = json.loads((tmp_path / "out2" / "cut" / "meta.json").read_text())
+    assert meta["report"]["partial"] and meta["report"]["frames_found"] < meta["report"]["frames_declared"]
