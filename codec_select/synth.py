@@ -14,7 +14,7 @@ from typing import Literal
 import av
 import numpy as np
 
-__all__ = ["Scene", "make_clip", "ENCODERS", "available_encoders", "texture"]
+__all__ = ["Scene", "make_clip", "write_frames", "ENCODERS", "available_encoders", "texture"]
 
 # Encoder name → (codec as PyAV knows it, pixel format, container extension).
 ENCODERS = {
@@ -120,11 +120,29 @@ def make_clip(
     scene = scene or Scene()
     if encoder not in ENCODERS:
         raise ValueError(f"Invalid encoder ({encoder!r}). Supported values are {', '.join(ENCODERS)}.")
+    write_frames(path, _render(scene), fps=scene.fps, encoder=encoder, bframes=bframes, gop=gop, crf=crf,
+                 rotation=rotation)
+    return scene
+
+
+def write_frames(
+    path: str | os.PathLike,
+    frames: list[np.ndarray],
+    *,
+    fps: int = 30,
+    encoder: str = "libx264",
+    bframes: int = 2,
+    gop: int = 48,
+    crf: int = 23,
+    rotation: int = 0,
+) -> None:
+    """Encode uint8 RGB frames ``[H, W, 3]`` (even sizes) to ``path`` with a PyAV encoder (options as :func:`make_clip`)."""
+    if encoder not in ENCODERS:
+        raise ValueError(f"Invalid encoder ({encoder!r}). Supported values are {', '.join(ENCODERS)}.")
     codec, pix_fmt, _ = ENCODERS[encoder]
-    frames = _render(scene)
     with av.open(os.fspath(path), mode="w") as out:
-        stream = out.add_stream(codec, rate=Fraction(scene.fps))
-        stream.width, stream.height, stream.pix_fmt = scene.width, scene.height, pix_fmt
+        stream = out.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
         stream.codec_context.gop_size = gop
         options: dict[str, str] = {}
         if encoder == "libx264":
@@ -149,7 +167,6 @@ def make_clip(
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    return scene
 
 
 def _main() -> None:
