@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from codec_select.geometry import make_geometry
-from codec_select.llava_ov2 import prepare_llava_ov2
+from codec_select.export.llava_ov2 import prepare_llava_ov2
 from codec_select.metrics import hold_reconstruction
 from codec_select.video import probe, read_frames
 

@@ -24,7 +24,7 @@ from codec_select.batch.worker import BatchConfig
 from codec_select.batch import BatchItem, read_manifest, run_batch
 from codec_select.cli import main
 from codec_select.export import read_reference
-from codec_select.llava import read_llava
+from codec_select.export.llava import read_llava
 
 
 def _audio_only(path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from conftest import shared_videos
 
 from codec_select import select_patches
-from codec_select.llava import (
+from codec_select.export.llava import (
     RECORD_NAME,
     llava_dir_name,
     mosaic_images,

@@ -16,10 +16,10 @@ from conftest import SHARED_VIDEOS, shared_videos
 
 from codec_select.cli import main
 from codec_select.geometry import make_geometry
-from codec_select.llava_ov2 import prepare_llava_ov2
-from codec_select.ov2_blocks import group_budget, pack_group, render_canvases, select_blocks
-from codec_select.ov2_frames import avoid_keyframes, fixed_groups, frame_is_bad, sample_frame_ids
-from codec_select.ov2_processor import (
+from codec_select.export.llava_ov2 import prepare_llava_ov2
+from codec_select.export.ov2_blocks import group_budget, pack_group, render_canvases, select_blocks
+from codec_select.export.ov2_frames import avoid_keyframes, fixed_groups, frame_is_bad, sample_frame_ids
+from codec_select.export.ov2_processor import (
     IMAGE_PAD,
     load_llava_ov2,
     merge_order_positions,
@@ -27,7 +27,7 @@ from codec_select.ov2_processor import (
     rewrite_prompt,
     timestamp_runs,
 )
-from codec_select.ov2_readiness import readiness_groups
+from codec_select.export.ov2_readiness import readiness_groups
 from codec_select.qwen_geometry import smart_resize
 from codec_select.synth import texture, write_frames
 from codec_select.video import read_frames

@@ -14,7 +14,7 @@ Outputs per ``--format`` (one per video):
   ``DIR/training_codec.jsonl`` gathered from every finished sample at the end of each run;
 - ``parquet``: rows in ``DIR/parquet/part-*.parquet`` (one row per video; failed videos in ``failed.parquet``);
 - ``llava-ov2``: LLaVA-OneVision-2 input ``DIR/<id>/`` (canvases, ``src_patch_position.npy``, ``frame_ids.npy``,
-  ``meta.json`` last; :mod:`codec_select.llava_ov2`; no 64-slot selection is run).
+  ``meta.json`` last; :mod:`codec_select.export.llava_ov2`; no 64-slot selection is run).
 
 The package imports only the standard library at import time (the CLI builds its parser from it); numpy, PyAV,
 numba, tqdm, pyarrow and ray are imported where they are used. Modules, in data-flow order: ``manifest`` (inputs),

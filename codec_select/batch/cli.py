@@ -60,7 +60,7 @@ def add_parser(subparsers) -> None:
 
 
 def _ov2_options(args) -> dict:
-    """``--format llava-ov2``'s options for :func:`codec_select.llava_ov2.prepare_llava_ov2`."""
+    """``--format llava-ov2``'s options for :func:`codec_select.export.llava_ov2.prepare_llava_ov2`."""
     options: dict = {}
     if args.ov2_frames is not None:
         options["num_sampled"] = args.ov2_frames

@@ -69,7 +69,7 @@ def reference_stem(item: BatchItem) -> str:
 
 
 def llava_record_path(item: BatchItem, out: Path) -> Path:
-    from ..llava import RECORD_NAME, llava_dir_name
+    from ..export.llava import RECORD_NAME, llava_dir_name
 
     return out / llava_dir_name(item.video, item.name) / RECORD_NAME
 
@@ -130,7 +130,7 @@ def process_item(item: BatchItem, cfg: BatchConfig) -> dict:
 
             write_reference(sel, out, sample_id=item.name)
         elif cfg.fmt == "llava":
-            from ..llava import write_llava
+            from ..export.llava import write_llava
 
             write_llava(sel, out, sample_id=item.name, conversations=item.extra.get("conversations"),
                         image_format=cfg.image_format, quality=cfg.quality,
@@ -143,7 +143,7 @@ def process_item(item: BatchItem, cfg: BatchConfig) -> dict:
 def _process_ov2(item: BatchItem, cfg: BatchConfig, out: Path, t0: float) -> dict:
     """``--format llava-ov2``: one video's LLaVA-OneVision-2 folder ``out/<name>/`` (meta.json written last)."""
     try:
-        from ..llava_ov2 import prepare_llava_ov2
+        from ..export.llava_ov2 import prepare_llava_ov2
 
         res = prepare_llava_ov2(item.video, out / item.name, image_format=cfg.image_format, quality=cfg.quality,
                                 **cfg.select)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .selection import NUM_SLOTS, Selection
+from ..selection import NUM_SLOTS, Selection
 
 __all__ = ["reference_prefix", "reference_rows", "write_reference", "read_reference", "atomic_write_bytes"]
 
