@@ -56,7 +56,7 @@ def sample_video() -> str:
 def __getattr__(name: str):
     # The encoder needs torch; importing it lazily keeps `import codec_select` light.
     if name == "select_and_encode":
-        from .pipeline import select_and_encode
+        from .encoder.pipeline import select_and_encode
 
         return select_and_encode
     raise AttributeError(f"module 'codec_select' has no attribute {name!r}")

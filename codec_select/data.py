@@ -1,7 +1,7 @@
 """Online use in a training / eval loop: a ``torch.utils.data.Dataset`` over videos and the collate that batches it.
 
 Each item is one video's selection plus its encoder input in mosaic form (the pixels come from
-:func:`codec_select.pipeline.encoder_inputs`, the same tensors ``select_and_encode`` feeds the model)::
+:func:`codec_select.encoder.pipeline.encoder_inputs`, the same tensors ``select_and_encode`` feeds the model)::
 
     ds = VideoDataset(["a.mp4", {"id": "b", "video": "b.mp4", "label": 3}], budget=4096)
     loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
@@ -128,7 +128,7 @@ class VideoDataset(Dataset):
         try:
             sel = select_patches(item.video, **options)
             if self.pixels:
-                from .pipeline import encoder_inputs
+                from .encoder.pipeline import encoder_inputs
 
                 mosaic, _ = encoder_inputs(sel, dtype=self.dtype)
                 out["pixel_values"] = mosaic[0]

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from codec_select import VideoOpenError, sample_video, select_patches
 from codec_select import data as data_module
 from codec_select.data import VideoDataset, collate, unpack_batch
-from codec_select.pipeline import encoder_inputs
+from codec_select.encoder.pipeline import encoder_inputs
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,18 @@ def test_dataloader_two_workers(videos):
         np.testing.assert_array_equal(batch["timestamps"][0].numpy(), ref.timestamps)
         assert batch["signals"][0] == ref.signals
     assert seen == [f"v{i}" for i in range(len(videos))]
+
+
+@pytest.mark.timeout(300)
+def test_forked_workers_after_the_parent_used_torch_threads(square_clip):
+    """A parent that already ran parallel torch ops (encoding, a training step) forks DataLoader workers that build
+    mosaics with torch: they must not wait forever for OpenMP threads the fork did not copy."""
+    a = torch.randn(512, 512)
+    for _ in range(3):
+        a = torch.nn.functional.interpolate((a @ a)[None, None], size=(300, 300), mode="bilinear")[0, 0]
+    ds = VideoDataset([square_clip[0]] * 4, budget=1024)
+    batches = list(DataLoader(ds, batch_size=2, num_workers=2, collate_fn=collate, timeout=240))
+    assert [b["pixel_values"].shape[0] for b in batches] == [2, 2]
 
 
 def test_item_pixels_are_the_pipeline_mosaic(square_clip):

@@ -16,7 +16,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 from codec_select.encoder import OneVisionEncoderConfig, OneVisionEncoderModel, load_encoder  # noqa: E402
 from codec_select.geometry import CLIP_MEAN, CLIP_STD, Geometry, make_geometry  # noqa: E402
-from codec_select.pipeline import (  # noqa: E402
+from codec_select.encoder.pipeline import (  # noqa: E402
     build_mosaic,
     encoder_inputs,
     preprocess_frames,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,13 @@ def configure_worker(numba_threads: int = 1, ffmpeg_threads: int = 1, *, warm: b
         numba.set_num_threads(max(1, min(int(numba_threads), numba.config.NUMBA_NUM_THREADS)))
     global _WORKER_DECODE_THREADS
     _WORKER_DECODE_THREADS = int(ffmpeg_threads or 0)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        # A fork()ed worker (DataLoader's default) inherits a parent whose OpenMP pool already ran torch ops; the
+        # first parallel torch op in the child then waits for threads that do not exist (measured: a DataLoader
+        # worker hung in preprocess_frames after the parent had encoded). One torch thread per worker avoids it,
+        # and workers get their parallelism from processes anyway.
+        torch.set_num_threads(1)
     if warm:
         from ..kernels import warmup
 

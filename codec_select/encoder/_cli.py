@@ -45,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run_encode(args: argparse.Namespace) -> int:
     """Handler of ``codec-select encode``."""
     from .. import sample_video
-    from ..pipeline import select_and_encode
+    from .pipeline import select_and_encode
 
     video = args.video or sample_video()
     options = {} if args.policy is None else {"policy": args.policy}

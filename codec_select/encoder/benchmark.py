@@ -122,7 +122,7 @@ def encoder_benchmark(
         if dense:
             row["vs_dense"] = row["median_ms"] / dense["median_ms"]
     if video is not None:
-        from ..pipeline import select_and_encode
+        from .pipeline import select_and_encode
 
         timings = []
         r = bench(lambda: timings.append(select_and_encode(video, model=model).timings), warmup=1,

@@ -26,10 +26,10 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError('select_and_encode needs torch: pip install "codec-select[encoder]"') from exc
 
-from .encoder import DEFAULT_MODEL_ID
-from .geometry import CLIP_MEAN, CLIP_STD, GEOMETRIES, Geometry
-from .pixels import slot_frames
-from .selection import NUM_SLOTS, Selection
+from ..geometry import CLIP_MEAN, CLIP_STD, GEOMETRIES, Geometry
+from ..pixels import slot_frames
+from ..selection import NUM_SLOTS, Selection
+from . import DEFAULT_MODEL_ID
 
 __all__ = [
     "EncodedVideo", "select_and_encode", "preprocess_frames", "build_mosaic", "encoder_inputs",
@@ -221,14 +221,14 @@ def encoder_inputs(
 
 @lru_cache(maxsize=2)
 def _cached_encoder(name: str, device: str | None, dtype, attn: str):
-    from .encoder import load_encoder
+    from . import load_encoder
 
     return load_encoder(name, device=device, dtype=dtype, attn_implementation=attn)
 
 
 def _as_encoder(model, device, dtype, attn_implementation) -> torch.nn.Module:
     if isinstance(model, torch.nn.Module):
-        from .encoder.loading import resolve_dtype
+        from .loading import resolve_dtype
 
         param = next(model.parameters())
         dtype = None if dtype is None else resolve_dtype(dtype, param.device)
@@ -322,7 +322,7 @@ def select_and_encode(
             if isinstance(item, Selection):
                 sel = item
             else:
-                from .select import consumer_options, select_patches
+                from ..select import consumer_options, select_patches
 
                 sel = select_patches(item, budget=budget, **consumer_options(geometry, select_options))
             t0 = time.perf_counter()
