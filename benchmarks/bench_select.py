@@ -1,5 +1,7 @@
-"""Selection speed on the real clips, in one run: plain decode, decode with MV export, the whole selection,
-and the numba scoring kernels against their numpy twins (tests/naive.py).
+"""Selection speed on the real clips, in one run: plain decode, decode with MV export (both with the selector's
+``skip_loop_filter``), the whole selection, and the numba scoring kernels against vectorised NumPy versions of the
+same math (``benchmarks/numpy_baselines.py``; the Python-loop twins in tests/ are correctness references only).
+Imports only the installed package and this folder.
 
     python benchmarks/bench_select.py [VIDEO ...] [--repeats 5] [--json out.json]
 
@@ -12,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +24,9 @@ SHARED = ROOT.parent / "shared" / "videos"
 
 
 def kernel_speed(repeats: int) -> dict:
-    """Per-frame kernels on a 360×640 frame vs the numpy twins of the tests."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    import naive  # noqa: E402  (the test suite's numpy twins)
-    import naive_drift  # noqa: E402
+    """Per-frame kernels on a 360×640 frame vs vectorised NumPy doing the same math (checked to agree first)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import numpy_baselines as nb  # this folder, not tests/
 
     from codec_select import kernels as K
     from codec_select._bench import bench
@@ -56,21 +58,34 @@ def kernel_speed(repeats: int) -> dict:
     out = {}
     cases = {
         "rasterise_mvs": (lambda: K.rasterise_mvs(*args, h // 8, w // 8, 8),
-                          lambda: naive.naive_rasterise_mvs(*args, h // 8, w // 8, 8)),
+                          lambda: nb.rasterise_mvs(*args, h // 8, w // 8, 8)),
         "mc_residual": (lambda: K.mc_residual(cur, ring, slots, dirs, dists, flow, block=8, step=4),
-                        lambda: naive.naive_mc_residual(cur, ring, slots, dirs, dists, flow, block=8, step=4)),
+                        lambda: nb.mc_residual(cur, ring, slots, dirs, dists, flow, block=8, step=4)),
         "pool_cells": (lambda: K.pool_cells(energy, 8.0, rows, cols),
-                       lambda: naive.naive_pool_cells(energy, 8.0, rows, cols)),
+                       lambda: nb.pool_cells(energy, 8.0, rows, cols)),
         "refresh_drift_select (64x256, K=4096)": (
             lambda: K.refresh_drift_select(thumbs, slot_energy, eligible, mandatory, 4096, age_weight=0.01),
-            lambda: naive_drift.naive_refresh_drift_select(thumbs, slot_energy, eligible, mandatory, 4096,
-                                                           age_weight=0.01)),
+            lambda: nb.refresh_drift_select(thumbs, slot_energy, eligible, mandatory, 4096, age_weight=0.01)),
     }
     for name, (fast, slow) in cases.items():
+        agree = _agree(fast(), slow())
         a = bench(fast, warmup=2, repeats=repeats * 4)["median"]
-        b = bench(slow, warmup=0, repeats=1)["median"]
-        out[name] = {"numba_ms": a * 1e3, "numpy_ms": b * 1e3, "speedup": b / a}
+        b = bench(slow, warmup=1, repeats=repeats)["median"]
+        out[name] = {"numba_ms": a * 1e3, "numpy_ms": b * 1e3, "speedup": b / a, "max_abs_diff": agree}
     return out
+
+
+def _agree(a, b) -> float:
+    """Largest difference between the kernel's and the NumPy version's outputs (NaN where both are NaN)."""
+    pairs = zip(a, b) if isinstance(a, tuple) else [(a, b)]
+    worst = 0.0
+    for x, y in pairs:
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        both = np.isnan(x) & np.isnan(y)
+        if np.any(np.isnan(x) != np.isnan(y)):
+            return float("inf")
+        worst = max(worst, float(np.max(np.abs(np.where(both, 0.0, x - y)), initial=0.0)))
+    return worst
 
 
 def mv_threading_check(path: str, runs: int = 4) -> dict:
@@ -140,8 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         runs = {"decode": [], "decode_mv": [], "select": []}
         timings = []
         for _ in range(args.repeats):
-            runs["decode"].append(bench(lambda: decode_plain(path), warmup=0, repeats=1)["median"])
-            runs["decode_mv"].append(bench(lambda: decode_with_mvs(path), warmup=0, repeats=1)["median"])
+            # The selector skips the loop filter (fast_decode): so do its references.
+            runs["decode"].append(bench(partial(decode_plain, path, skip_loop_filter=True), warmup=0,
+                                        repeats=1)["median"])
+            runs["decode_mv"].append(bench(partial(decode_with_mvs, path, skip_loop_filter=True), warmup=0,
+                                           repeats=1)["median"])
             t = time.perf_counter()
             sel = select_patches(path)
             runs["select"].append(time.perf_counter() - t)
@@ -166,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{m} {r['frames_with_changed_mvs_per_run']} ({r['median_s'] * 1e3:.0f} ms)" for m, r in rep.items()))
     if not args.no_kernels:
         results["kernels"] = kernel_speed(args.repeats)
-        print(f"\n{'kernel (360x640 frame)':24s} {'numba':>9s} {'numpy':>10s} {'speedup':>8s}")
+        print(f"\n{'kernel (360x640 frame)':24s} {'numba':>9s} {'vectorised numpy':>17s} {'speedup':>8s} {'max diff':>9s}")
         for name, r in results["kernels"].items():
-            print(f"{name:24s} {r['numba_ms']:7.3f}ms {r['numpy_ms']:8.1f}ms {r['speedup']:7.0f}x")
+            print(f"{name:24s} {r['numba_ms']:7.3f}ms {r['numpy_ms']:15.2f}ms {r['speedup']:7.1f}x "
+                  f"{r['max_abs_diff']:9.2g}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

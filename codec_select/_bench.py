@@ -8,7 +8,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["bench", "system_metadata", "decode_plain", "decode_with_mvs"]
+__all__ = ["bench", "decode_plain", "decode_with_mvs", "system_metadata"]
 
 
 def bench(fn: Callable[[], object], *, warmup: int = 1, repeats: int = 5) -> dict:
@@ -55,28 +55,32 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
-def decode_plain(path: str, thread_type: str = "AUTO") -> int:
-    """Decode every frame with PyAV and touch nothing: the floor any selector pays."""
+def decode_plain(path: str, thread_type: str = "AUTO", *, skip_loop_filter: bool = False) -> int:
+    """Decode every frame with PyAV and touch nothing: the floor any selector pays. ``skip_loop_filter``: the
+    selector's ``fast_decode`` option (compare like with like)."""
     import av
 
     n = 0
     with av.open(path) as c:
         s = c.streams.video[0]
         s.thread_type = thread_type
+        if skip_loop_filter:
+            s.codec_context.options = {"skip_loop_filter": "all"}
         for _ in c.decode(s):
             n += 1
     return n
 
 
-def decode_with_mvs(path: str) -> int:
-    """Decode every frame with motion-vector export on (slice threads) and read the vectors."""
+def decode_with_mvs(path: str, *, skip_loop_filter: bool = False) -> int:
+    """Decode every frame with motion-vector export on (slice threads) and read the vectors; ``skip_loop_filter``
+    as the selector's ``fast_decode``."""
     import av
 
     n = 0
     with av.open(path) as c:
         s = c.streams.video[0]
         s.thread_type = "SLICE"
-        s.codec_context.options = {"flags2": "+export_mvs"}
+        s.codec_context.options = {"flags2": "+export_mvs", **({"skip_loop_filter": "all"} if skip_loop_filter else {})}
         for frame in c.decode(s):
             sd = frame.side_data.get("MOTION_VECTORS")
             if sd is not None:
