@@ -22,11 +22,12 @@ from .signals import CanvasPooler
 from .video import iter_frames, probe
 
 __all__ = [
-    "hold_reconstruction", "hold_psnr", "motion_recall", "true_change", "TrueChange",
+    "hold_reconstruction", "hold_psnr", "kept_mask", "motion_recall", "true_change", "TrueChange",
 ]
 
 
-def _mask_of(selected: np.ndarray, grid_thw: tuple[int, int, int]) -> np.ndarray:
+def kept_mask(selected: np.ndarray, grid_thw: tuple[int, int, int]) -> np.ndarray:
+    """bool [T, Hp, Wp] from flat indices (or a mask of that shape)."""
     selected = np.asarray(selected)
     if selected.dtype == bool:
         return selected.reshape(grid_thw)
@@ -39,7 +40,7 @@ def hold_reconstruction(canvas: np.ndarray, selected: np.ndarray, patch: int) ->
     """Rebuild ``canvas`` [T, H, W] from kept cells (bool mask [T, Hp, Wp] or flat indices) by the hold rule."""
     t, h, w = canvas.shape
     hp, wp = h // patch, w // patch
-    mask = _mask_of(selected, (t, hp, wp)).reshape(t, hp * wp)
+    mask = kept_mask(selected, (t, hp, wp)).reshape(t, hp * wp)
     slots = np.arange(t)[:, None]
     last = np.maximum.accumulate(np.where(mask, slots, -1), axis=0)
     nxt = np.minimum.accumulate(np.where(mask, slots, t)[::-1], axis=0)[::-1]
@@ -66,7 +67,7 @@ def hold_psnr(canvas: np.ndarray, selected: np.ndarray, geometry: Geometry) -> f
 
 def motion_recall(change: np.ndarray, selected: np.ndarray) -> float:
     """Share of slot change energy ``change`` [T, Hp, Wp] on kept cells (1.0 when there is no change)."""
-    mask = _mask_of(selected, change.shape)
+    mask = kept_mask(selected, change.shape)
     total = float(change.sum())
     return 1.0 if total <= 0 else float(change[mask].sum()) / total
 

@@ -18,29 +18,18 @@ from collections.abc import Callable
 import numpy as np
 
 from .geometry import Geometry
-from .metrics import hold_reconstruction
+from .metrics import hold_reconstruction, kept_mask
 
 __all__ = [
     "cosine_rows",
     "feature_retention",
     "hold_reconstruction_rgb",
-    "kept_mask",
     "masked_hold_psnr",
     "object_recall",
     "padding_tokens",
     "psnr_of",
     "selection_agreement",
 ]
-
-
-def kept_mask(selected: np.ndarray, grid_thw: tuple[int, int, int]) -> np.ndarray:
-    """bool [T, Hp, Wp] from flat indices (or a mask of that shape)."""
-    selected = np.asarray(selected)
-    if selected.dtype == bool:
-        return selected.reshape(grid_thw)
-    mask = np.zeros(int(np.prod(grid_thw)), dtype=bool)
-    mask[selected.astype(np.int64)] = True
-    return mask.reshape(grid_thw)
 
 
 def hold_reconstruction_rgb(canvas: np.ndarray, selected: np.ndarray, patch: int) -> np.ndarray:
