@@ -33,6 +33,7 @@ import numpy as np
 from codec_select.geometry import make_geometry
 from codec_select.export.llava_ov2 import prepare_llava_ov2
 from codec_select.metrics import hold_reconstruction
+from codec_select.mobilenet import embed as mobilenet_embed
 from codec_select.video import probe, read_frames
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "videos"
@@ -48,19 +49,21 @@ METHODS = {
 }
 
 
-def true_canvases(video: str, frame_ids: np.ndarray, times: np.ndarray) -> dict[int, np.ndarray]:
-    """Luma of every sampled frame on the qwen canvas (float32), found by timestamp as the exporter does."""
+def true_canvases(video: str, frame_ids: np.ndarray, times: np.ndarray, *, rgb: bool = False) -> dict[int, np.ndarray]:
+    """Luma (float32) or RGB (uint8) of every sampled frame on the qwen canvas, found by timestamp as the exporter
+    does."""
     info = probe(video)
     geo = make_geometry("qwen", *info.upright_hw)
-    lumas = read_frames(video, frame_ids, rgb=False, timestamps=times)
-    return {int(f): geo.to_canvas(y).astype(np.float32) for f, y in zip(frame_ids, lumas)}
+    frames = read_frames(video, frame_ids, rgb=rgb, timestamps=times)
+    if rgb:
+        return {int(f): geo.to_canvas(x) for f, x in zip(frame_ids, frames)}
+    return {int(f): geo.to_canvas(y).astype(np.float32) for f, y in zip(frame_ids, frames)}
 
 
-def hold_mse(meta: dict, positions: np.ndarray, truth: dict[int, np.ndarray]) -> tuple[float, int]:
-    """Sum of squared errors and pixel count of the hold rebuild of every sampled frame, all groups."""
+def group_masks(meta: dict, positions: np.ndarray):
+    """Per group: the sampled frame ids in display order and the bool [n, hb/2, wb/2] mask of the blocks sent."""
     hb, wb = meta["hb_wb"]
     s_full, ipg = meta["S_full"], meta["config"]["images_per_group"]
-    sse, count = 0.0, 0
     for gi, group in enumerate(meta["groups"]):
         fids = sorted(group["frame_ids"])  # display order (an anchor swap reorders the group's list)
         row = {f: i for i, f in enumerate(fids)}
@@ -68,6 +71,31 @@ def hold_mse(meta: dict, positions: np.ndarray, truth: dict[int, np.ndarray]) ->
         pos = pos[pos[:, 0] >= 0]
         mask = np.zeros((len(fids), hb // 2, wb // 2), dtype=bool)
         mask[[row[int(f)] for f in pos[:, 0]], pos[:, 1] // 2, pos[:, 2] // 2] = True
+        yield fids, mask
+
+
+def feature_cosine(meta: dict, positions: np.ndarray, truth_rgb: dict[int, np.ndarray], model, cache: dict) -> float:
+    """Mean over sampled frames of the MobileNetV2 cosine between the true canvas and its RGB hold rebuild."""
+    from codec_select.quality import feature_retention, hold_reconstruction_rgb
+
+    def embed(frames):
+        return mobilenet_embed(model, frames)
+
+    values = []
+    for fids, mask in group_masks(meta, positions):
+        stack = np.stack([truth_rgb[f] for f in fids])
+        key = tuple(fids)
+        if key not in cache:
+            cache[key] = embed(stack)
+        recon = hold_reconstruction_rgb(stack, mask, 28)
+        values.append(feature_retention(embed, stack, recon, truth_embeddings=cache[key]) * len(fids))
+    return float(sum(values) / sum(len(f) for f, _ in group_masks(meta, positions)))
+
+
+def hold_mse(meta: dict, positions: np.ndarray, truth: dict[int, np.ndarray]) -> tuple[float, int]:
+    """Sum of squared errors and pixel count of the hold rebuild of every sampled frame, all groups."""
+    sse, count = 0.0, 0
+    for fids, mask in group_masks(meta, positions):
         stack = np.stack([truth[f] for f in fids])
         recon = hold_reconstruction(stack, mask, 28)
         sse += float(((recon - stack) ** 2).sum())
@@ -77,9 +105,17 @@ def hold_mse(meta: dict, positions: np.ndarray, truth: dict[int, np.ndarray]) ->
 
 def run(videos: list[Path], settings: list[str]) -> list[dict]:
     rows = []
+    model = None
+    try:
+        from codec_select.mobilenet import load_mobilenet_v2
+
+        model = load_mobilenet_v2()
+    except (ImportError, FileNotFoundError) as exc:
+        print(f"feature axis skipped: {exc}", file=sys.stderr)
     for video in videos:
         for name in settings:
-            truth = None
+            truth = truth_rgb = None
+            cache: dict = {}
             for method, opts in METHODS.items():
                 with tempfile.TemporaryDirectory() as tmp:
                     t0 = time.perf_counter()
@@ -88,10 +124,16 @@ def run(videos: list[Path], settings: list[str]) -> list[dict]:
                 if truth is None:
                     truth = true_canvases(str(video), res.frame_ids, np.asarray(res.meta["frame_times"]))
                 sse, count = hold_mse(res.meta, res.positions, truth)
+                features = None
+                if model is not None:
+                    if truth_rgb is None:
+                        truth_rgb = true_canvases(str(video), res.frame_ids, np.asarray(res.meta["frame_times"]),
+                                                  rgb=True)
+                    features = round(feature_cosine(res.meta, res.positions, truth_rgb, model, cache), 3)
                 psnr = math.inf if sse == 0 else 10 * math.log10(255.0**2 / (sse / count))
                 row = {"video": video.name, "setting": name, "method": method, "groups": res.meta["num_groups"],
                        "sampled": res.meta["sampled_frames"], "tokens": int((res.positions[:, 0] >= 0).sum()) // 4,
-                       "hold_psnr_db": round(psnr, 2), "seconds": round(seconds, 2),
+                       "hold_psnr_db": round(psnr, 2), "feature_cosine": features, "seconds": round(seconds, 2),
                        "padding": res.meta["padding_patches"]}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -119,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         print("codec-video-prep: not importable here (needs its patched FFmpeg + ffprobe); compared without it",
               file=sys.stderr)
     rows = run(args.videos, args.settings)
-    print("\n| clip | setting | method | tokens | hold PSNR (dB) | time (s) |")
-    print("|---|---|---|---:|---:|---:|")
+    print("\n| clip | setting | method | tokens | hold PSNR (dB) | feature cosine | time (s) |")
+    print("|---|---|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['video'][:15]} | {r['setting']} | {r['method']} | {r['tokens']} | {r['hold_psnr_db']:.2f} | "
-              f"{r['seconds']:.2f} |")
+              f"{r['feature_cosine']} | {r['seconds']:.2f} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
