@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from codec_select._bench import system_metadata
     from codec_select.encoder.benchmark import encoder_benchmark
+    from codec_select.eval.timing import system_metadata
 
     out = encoder_benchmark(
         args.video, config=args.config, device=args.device, dtype=getattr(torch, args.dtype) if args.dtype else None,

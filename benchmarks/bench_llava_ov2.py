@@ -11,7 +11,7 @@ count (``ipg`` canvases per group: the anchor whole plus K = (ipg−1)·S_full/4
 
 Metric: canvas-level hold PSNR. Every sampled frame of a group is rebuilt block by block from the most recent
 block sent for that position (the anchor sends all of them), and one MSE over the luma of all sampled frames of
-all groups gives the PSNR (codec_select.metrics.hold_reconstruction with 28-px cells). Time: wall seconds of
+all groups gives the PSNR (codec_select.eval.metrics.hold_reconstruction with 28-px cells). Time: wall seconds of
 prepare_llava_ov2 (decode + signals + pixels + packing, files written). codec-video-prep itself is compared only when
 it is importable (it needs a patched FFmpeg and an ffprobe binary; not installable on this machine).
 
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codec_select.geometry import make_geometry
+from codec_select.decode.video import probe, read_frames
+from codec_select.eval.metrics import hold_reconstruction
+from codec_select.eval.mobilenet import embed as mobilenet_embed
 from codec_select.export.llava_ov2 import prepare_llava_ov2
-from codec_select.metrics import hold_reconstruction
-from codec_select.mobilenet import embed as mobilenet_embed
-from codec_select.video import probe, read_frames
+from codec_select.geometry import make_geometry
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "videos"
 SETTINGS = {
@@ -76,7 +76,7 @@ def group_masks(meta: dict, positions: np.ndarray):
 
 def feature_cosine(meta: dict, positions: np.ndarray, truth_rgb: dict[int, np.ndarray], model, cache: dict) -> float:
     """Mean over sampled frames of the MobileNetV2 cosine between the true canvas and its RGB hold rebuild."""
-    from codec_select.quality import feature_retention, hold_reconstruction_rgb
+    from codec_select.eval.quality import feature_retention, hold_reconstruction_rgb
 
     def embed(frames):
         return mobilenet_embed(model, frames)
@@ -107,7 +107,7 @@ def run(videos: list[Path], settings: list[str]) -> list[dict]:
     rows = []
     model = None
     try:
-        from codec_select.mobilenet import load_mobilenet_v2
+        from codec_select.eval.mobilenet import load_mobilenet_v2
 
         model = load_mobilenet_v2()
     except (ImportError, FileNotFoundError) as exc:

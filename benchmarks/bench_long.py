@@ -110,9 +110,9 @@ what, path = sys.argv[1], sys.argv[2]
 t = time.perf_counter()
 out = {{}}
 if what == "uniform":
-    from codec_select.bench import seek_decode
+    from codec_select.eval.bench import seek_decode
     from codec_select.select import frame_grid
-    from codec_select.video import probe
+    from codec_select.decode.video import probe
     info = probe(path)
     seek_decode(path, frame_grid(max(1, info.num_frames)), info)
 else:
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from codec_select.kernels import warmup
 
-    from codec_select._bench import system_metadata
+    from codec_select.eval.timing import system_metadata
 
     results: dict = {"system_metadata": system_metadata()}
     t = time.perf_counter()

@@ -29,7 +29,7 @@ def kernel_speed(repeats: int) -> dict:
     import numpy_baselines as nb  # this folder, not tests/
 
     from codec_select import kernels as K
-    from codec_select._bench import bench
+    from codec_select.eval.timing import bench
 
     rng = np.random.default_rng(0)
     h, w = 640, 360
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     from codec_select.kernels import warmup
 
     from codec_select import select_patches
-    from codec_select._bench import bench, decode_plain, decode_with_mvs, system_metadata
+    from codec_select.eval.timing import bench, decode_plain, decode_with_mvs, system_metadata
 
     t0 = time.perf_counter()
     warmup()

@@ -9,6 +9,7 @@ Public API::
 
 from __future__ import annotations
 
+from .decode.pixels import slot_frames
 from .errors import (
     CodecSelectError,
     DecodeError,
@@ -19,7 +20,6 @@ from .errors import (
     VideoOpenError,
 )
 from .geometry import Geometry, make_geometry
-from .pixels import slot_frames
 from .report import SelectionReport
 from .select import select_patches
 from .selection import Selection

@@ -19,7 +19,7 @@ __all__ = ["main", "warm_kernels"]
 # Modules with `add_parser(subparsers)`; each must import only argparse-level things at module import time.
 _SUBCOMMAND_MODULES = (
     "codec_select.encoder._cli",
-    "codec_select.bench",
+    "codec_select.eval.bench",
     "codec_select.batch",
     "codec_select.viz",
 )

@@ -15,16 +15,16 @@ from typing import Literal
 import numpy as np
 
 from ._worker import Consumer
+from .decode.plan import MODES, choose_mode, plan_stream
+from .decode.timeline import window_offset
+from .decode.video import DecodedFrame, iter_frames, probe
+from .decode.windowed import select_windowed
 from .errors import DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
 from .kernels import refresh_drift_select, refresh_select, topk_cells
 from .report import build_report
 from .selection import Selection, frame_grid
 from .signals import COMPENSATIONS, CanvasPooler, FrameScorer
-from .timeline import window_offset
-from .video import DecodedFrame, iter_frames, probe
-from .window_plan import MODES, choose_mode, plan_stream
-from .windowed import select_windowed
 
 __all__ = ["select_patches", "default_budget", "kernels_needed", "consumer_options", "CONSUMER_RECIPES", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
 
@@ -39,7 +39,7 @@ reference recipe of the geometry instead (:func:`consumer_options`)."""
 
 CONSUMER_RECIPES = {"llava576": "onevision-stage1", "ap224": "onevision-ap"}
 """The recipe a selection that feeds the encoder uses by default, per geometry: OneVision-Encoder and the LLaVA
-models on it were trained and evaluated on these selections (:mod:`codec_select.recipes`)."""
+models on it were trained and evaluated on these selections (:mod:`codec_select.recipes.select`)."""
 RECIPE_FREE_OPTIONS = frozenset({"budget", "signals", "timeout", "decode_threads", "progress", "fast_decode"})
 """Options that keep the consumer default (they apply to, or do not matter for, a recipe run)."""
 
@@ -268,7 +268,7 @@ def _select_with_recipe(
     """``select_patches(recipe=...)``: validate the recipe and the arguments it fixes, then run it."""
     import inspect
 
-    from .recipes import check_recipe_args, get_recipe, run_recipe
+    from .recipes.select import check_recipe_args, get_recipe, run_recipe
 
     rec = get_recipe(recipe)
     defaults = {k: p.default for k, p in inspect.signature(select_patches).parameters.items()}
@@ -315,11 +315,11 @@ def select_patches(
         timeout: per-video time budget in seconds (raises :class:`~codec_select.errors.SelectionTimeoutError`).
         progress: show a progress bar over decoded frames.
         mode: ``"full"`` decodes every frame; ``"windowed"`` decodes a short window before each slot (long
-            videos, bounded cost; :mod:`codec_select.windowed`); ``"auto"`` picks windowed when the video is long
-            relative to the 64 slots (:func:`codec_select.window_plan.choose_mode`).
+            videos, bounded cost; :mod:`codec_select.decode.windowed`); ``"auto"`` picks windowed when the video is long
+            relative to the 64 slots (:func:`codec_select.decode.plan.choose_mode`).
         decode_threads: FFmpeg decoder threads (0 = FFmpeg's choice; batch workers use 1 and get parallelism from
             processes). With MV export these are slice threads only.
-        recipe: reproduce a OneVision reference selector literally (:mod:`codec_select.recipes`):
+        recipe: reproduce a OneVision reference selector literally (:mod:`codec_select.recipes.select`):
             ``"onevision-stage1"`` (LLaVA stage-1 data, llava576, K 10368) or ``"onevision-ap"`` (attentive-probe
             loader, ap224, K 4096). The recipe sets geometry, policy, first_full, accumulate and
             motion_compensation; setting one of them (or start/end, mode="windowed") to something else raises

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .decode.video import DecodedFrame, upright
 from .geometry import Geometry
 from .kernels import (
     block_match,
@@ -32,7 +33,6 @@ from .kernels import (
     pool_cells,
     rasterise_mvs,
 )
-from .video import DecodedFrame, upright
 
 __all__ = ["FrameScorer", "CanvasPooler", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS", "THUMB_BLOCK"]
 

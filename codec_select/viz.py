@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .pixels import slot_frames
+from .decode.pixels import slot_frames
 from .selection import NUM_SLOTS, Selection
 
 __all__ = ["PANELS", "DIM", "render", "contact_sheet", "write_video", "write_image", "add_parser"]

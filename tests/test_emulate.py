@@ -13,9 +13,9 @@ from codec_select.kernels.h264_inter import predict_luma
 from h264_clips import encode, needs_x264, random_parts, texture
 from naive_h264_emulate import naive_emulate_inter, naive_emulate_intra
 
-from codec_select.emulate import EmulatedFrame, iter_emulated
-from codec_select.emulate_picture import implicit_weights
 from codec_select.errors import UnsupportedVideoError
+from codec_select.recipes.emulate import EmulatedFrame, iter_emulated
+from codec_select.recipes.picture import implicit_weights
 
 # --- kernels vs twins ----------------------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ def test_raw_annexb_stream_matches_mp4(tmp_path):
 
 
 def test_h264_headers():
-    from codec_select.h264_headers import is_reference, max_ref_frames, nal_length_size
+    from codec_select.recipes.h264_headers import is_reference, max_ref_frames, nal_length_size
 
     sps = bytes.fromhex("674d401ee880b828f2f80b50101014000003000400000300f03c58b448")  # x264, Main, ref=3
     avcc = bytes([1, 0x4D, 0x40, 0x1E, 0xFF, 0xE1]) + len(sps).to_bytes(2, "big") + sps
@@ -221,7 +221,7 @@ def test_h264_headers():
 
 
 def test_list0_follows_reordering_commands():
-    from codec_select.h264_headers import list0
+    from codec_select.recipes.h264_headers import list0
 
     refs = [(5, "A"), (6, "B"), (7, "C")]  # (frame_num, picture), current frame_num 8
     plain = {"frame_num": 8, "max_frame_num": 16, "num_ref_idx_l0": 3, "list0": []}
@@ -238,7 +238,7 @@ def test_list0_follows_reordering_commands():
 
 @needs_x264
 def test_slice_headers_of_x264_clip(tmp_path):
-    from codec_select.h264_headers import nal_length_size, parameter_sets, slice_header
+    from codec_select.recipes.h264_headers import nal_length_size, parameter_sets, slice_header
 
     rng = np.random.default_rng(6)
     img = texture(rng, 48, 64).astype(np.float64)

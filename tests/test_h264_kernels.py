@@ -162,7 +162,7 @@ def test_deblock_reproduces_ffmpeg_on_intra_picture(tmp_path):
         container.close()
     (unfiltered, qp), (filtered, _) = decoded
     assert any((a != b).any() for a, b in zip(unfiltered, filtered))
-    from codec_select.h264_headers import nal_length_size, parameter_sets, slice_header
+    from codec_select.recipes.h264_headers import nal_length_size, parameter_sets, slice_header
 
     container = av.open(str(path))
     stream = container.streams.video[0]

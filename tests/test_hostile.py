@@ -31,9 +31,9 @@ from codec_select import (
     VideoOpenError,
     select_patches,
 )
+from codec_select.decode.plan import plan_stream
+from codec_select.decode.video import probe, read_frames
 from codec_select.selection import NUM_SLOTS
-from codec_select.video import probe, read_frames
-from codec_select.window_plan import plan_stream
 
 # ---------------------------------------------------------------------------------------------------------------
 # Writers: a moving square over a smooth texture, with its ground-truth box per frame (coded orientation).

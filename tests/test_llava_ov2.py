@@ -15,7 +15,7 @@ import pytest
 from conftest import SHARED_VIDEOS, shared_videos
 
 from codec_select.cli import main
-from codec_select.geometry import make_geometry
+from codec_select.decode.video import read_frames
 from codec_select.export.llava_ov2 import prepare_llava_ov2
 from codec_select.export.ov2_blocks import group_budget, pack_group, render_canvases, select_blocks
 from codec_select.export.ov2_frames import avoid_keyframes, fixed_groups, frame_is_bad, sample_frame_ids
@@ -28,9 +28,9 @@ from codec_select.export.ov2_processor import (
     timestamp_runs,
 )
 from codec_select.export.ov2_readiness import readiness_groups
+from codec_select.geometry import make_geometry
 from codec_select.qwen_geometry import smart_resize
 from codec_select.synth import texture, write_frames
-from codec_select.video import read_frames
 
 XWB = next((p for p in shared_videos() if "XwB" in p.name), None)
 XWB_KEYFRAMES = [0, 94, 173, 231, 283, 352]

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from codec_select.eval.metrics import hold_psnr, hold_reconstruction, motion_recall
 from codec_select.geometry import make_geometry
-from codec_select.metrics import hold_psnr, hold_reconstruction, motion_recall
 
 G = make_geometry("ap224", 224, 224)
 

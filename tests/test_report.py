@@ -20,10 +20,10 @@ from conftest import shared_videos
 from codec_select import DecodeError, PartialVideoError, Selection, SelectionReport, select_patches
 from codec_select.batch import run_batch
 from codec_select.cli import main
+from codec_select.decode.pixels import slot_frames
+from codec_select.decode.timeline import read_timeline
+from codec_select.decode.video import probe, read_frames
 from codec_select.report import FRAME_SHARE
-from codec_select.timeline import read_timeline
-from codec_select.pixels import slot_frames
-from codec_select.video import probe, read_frames
 
 W, H, BLOCK, BITS = 128, 96, 16, 16
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_VIDEOS
 
-from codec_select.video import iter_frames, probe, read_frames
+from codec_select.decode.video import iter_frames, probe, read_frames
 
 
 def _mv_digest(path, **kw) -> str:

@@ -13,8 +13,8 @@ from PIL import Image
 
 from codec_select import Selection, make_geometry, select_patches, slot_frames, viz
 from codec_select.cli import main
+from codec_select.decode.video import read_frames
 from codec_select.select import frame_grid
-from codec_select.video import read_frames
 
 
 def _box_selection(path, scene, budget_slots: int = 0, **options) -> Selection:

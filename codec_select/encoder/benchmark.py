@@ -9,7 +9,7 @@ Scenarios at the AP video setting (224² canvas, 16×16 cells of 14 px, 64-slot 
 - ``packed_batch_<n>``: n videos with different K in one ``forward_packed`` call (no padding).
 
 Used by ``benchmarks/bench_encoder.py`` and by ``codec-select bench`` (through
-:func:`codec_select.bench.run_bench`).
+:func:`codec_select.eval.bench.run_bench`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 import numpy as np
 import torch
 
-from .._bench import bench
+from ..eval.timing import bench
 from .attention import resolve_attn_implementation
 from .modeling import OneVisionEncoderConfig, OneVisionEncoderModel
 

@@ -26,8 +26,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError('select_and_encode needs torch: pip install "codec-select[encoder]"') from exc
 
+from ..decode.pixels import slot_frames
 from ..geometry import CLIP_MEAN, CLIP_STD, GEOMETRIES, Geometry
-from ..pixels import slot_frames
 from ..selection import NUM_SLOTS, Selection
 from . import DEFAULT_MODEL_ID
 

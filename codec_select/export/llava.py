@@ -25,9 +25,9 @@ from typing import Literal
 
 import numpy as np
 
-from .reference import atomic_write_bytes
-from ..pixels import slot_frames
+from ..decode.pixels import slot_frames
 from ..selection import NUM_SLOTS, Selection
+from .reference import atomic_write_bytes
 
 __all__ = [
     "IMAGE_TOKEN",

@@ -28,8 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..decode.timeline import read_timeline
+from ..decode.video import iter_frames, probe, read_frames
 from ..errors import DecodeError, UnsupportedVideoError
 from ..geometry import Geometry, make_geometry
+from ..qwen_geometry import QWEN_MAX_PIXELS
+from ..report import build_report
+from ..signals import CanvasPooler, FrameScorer
 from .ov2_blocks import (
     BLOCK_POLICIES,
     PAD,
@@ -48,11 +53,6 @@ from .ov2_frames import (
     sample_frame_ids,
 )
 from .ov2_readiness import readiness_groups
-from ..qwen_geometry import QWEN_MAX_PIXELS
-from ..report import build_report
-from ..signals import CanvasPooler, FrameScorer
-from ..timeline import read_timeline
-from ..video import iter_frames, probe, read_frames
 
 __all__ = ["FRAME_IDS_NAME", "META_NAME", "POSITIONS_NAME", "Ov2Result", "prepare_llava_ov2", "write_llava_ov2"]
 

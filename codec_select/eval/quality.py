@@ -1,10 +1,10 @@
 """The benchmark's quality axes beyond hold PSNR (DESIGN.md, "Measuring selection quality without an LLM").
 
-- :func:`hold_reconstruction_rgb`: the hold rule of :mod:`codec_select.metrics` on RGB canvases (each cell shows
+- :func:`hold_reconstruction_rgb`: the hold rule of :mod:`codec_select.eval.metrics` on RGB canvases (each cell shows
   its most recent kept version, the next one if none yet, mid-grey if never kept).
 - :func:`feature_retention`: mean over slots of the cosine similarity between a frozen network's embedding of the
-  true canvas frame and of its hold reconstruction (ImageNet MobileNetV2, :mod:`codec_select.mobilenet`).
-- :func:`object_recall` / :func:`masked_hold_psnr`: on scenes with ground-truth masks (:mod:`codec_select.scenes`),
+  true canvas frame and of its hold reconstruction (ImageNet MobileNetV2, :mod:`codec_select.eval.mobilenet`).
+- :func:`object_recall` / :func:`masked_hold_psnr`: on scenes with ground-truth masks (:mod:`codec_select.eval.scenes`),
   the share of (slot, cell) pairs where an object moved that a selection kept, and hold PSNR inside the masks.
 - :func:`selection_agreement`: IoU beyond slot 0 and per-slot count correlation with another selection.
 - :func:`padding_tokens`: how many kept tokens are letterbox padding.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .geometry import Geometry
+from ..geometry import Geometry
 from .metrics import hold_reconstruction, kept_mask
 
 __all__ = [
@@ -108,9 +108,9 @@ def masked_hold_psnr(canvas: np.ndarray, selected: np.ndarray, geometry: Geometr
 def selection_agreement(a: np.ndarray, b: np.ndarray, grid_thw: tuple[int, int, int]) -> dict:
     """``{"iou", "corr"}``: IoU of kept cells beyond slot 0, Pearson correlation of kept cells per slot (1..T−1).
 
-    Uses :func:`codec_select.recipes.agreement` (the issues' measure) when it is there; same definition otherwise."""
+    Uses :func:`codec_select.recipes.select.agreement` (the issues' measure) when it is there; same definition otherwise."""
     try:
-        from .recipes import agreement
+        from ..recipes.select import agreement
     except ImportError:
         agreement = None
     if agreement is not None:

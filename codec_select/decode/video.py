@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .errors import DecodeError, NoVideoStreamError, UnsupportedVideoError, VideoOpenError
+from ..errors import DecodeError, NoVideoStreamError, UnsupportedVideoError, VideoOpenError
 
 __all__ = ["VideoInfo", "DecodedFrame", "probe", "iter_frames", "read_frames", "MV_CODECS", "upright", "open_container",
            "luma_plane", "motion_vector_fields", "picture_type", "side_data", "MV_FIELDS"]

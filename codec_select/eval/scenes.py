@@ -15,8 +15,8 @@ from typing import Literal
 
 import numpy as np
 
-from .geometry import Geometry
-from .synth import texture, write_frames
+from ..geometry import Geometry
+from ..synth import texture, write_frames
 
 __all__ = ["OBJECT_SCENES", "ObjectScene", "moved_cells", "object_masks", "render_scene", "write_scene"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernels.h264_deblock import block_motion, deblock_picture
+from ..kernels.h264_emulate import PART_FIELDS, emulate_inter, emulate_intra
 from .h264_headers import list0
-from .kernels.h264_deblock import block_motion, deblock_picture
-from .kernels.h264_emulate import PART_FIELDS, emulate_inter, emulate_intra
 
 __all__ = [
     "CHROMA_THRESHOLD",
@@ -63,7 +63,7 @@ class Picture:
     pict_type: str
     key: bool
     is_ref: bool
-    header: dict | None  # from codec_select.h264_headers.slice_header
+    header: dict | None  # from codec_select.recipes.h264_headers.slice_header
     qp: np.ndarray | None  # int32 [H/16, W/16] macroblock QPs (VIDEO_ENC_PARAMS), None when not exported
     mvs: dict | None
     planes: tuple | None  # coded-size (Y, U, V) or None when the frame is skipped

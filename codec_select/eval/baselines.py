@@ -36,12 +36,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .geometry import Geometry, make_geometry
-from .kernels import block_means, refresh_drift_select
-from .select import apply_policy
-from .selection import NUM_SLOTS, frame_grid
-from .signals import THUMB_BLOCK, CanvasPooler
-from .video import luma_plane, open_container, probe
+from ..decode.video import luma_plane, open_container, probe
+from ..geometry import Geometry, make_geometry
+from ..kernels import block_means, refresh_drift_select
+from ..select import apply_policy
+from ..selection import NUM_SLOTS, frame_grid
+from ..signals import THUMB_BLOCK, CanvasPooler
 
 __all__ = [
     "RECIPE_SELECTORS",
@@ -256,11 +256,11 @@ def recipe_indices(recipe_selection, k: int) -> np.ndarray:
     name = recipe_selection.options.get("recipe")
     scores = np.asarray(recipe_selection.scores, np.float32).reshape(NUM_SLOTS, -1)
     if name == "onevision-stage1":
-        from .recipes import stage1_order
+        from ..recipes.select import stage1_order
 
         return np.sort(stage1_order(scores, recipe_selection.geometry.valid_mask().ravel(), k))
     if name == "onevision-ap":
-        from .recipe_ap import ap_select
+        from ..recipes.ap import ap_select
 
         static_fallback = bool(recipe_selection.options.get("static_fallback", True))
         return np.sort(ap_select(scores, k, static_fallback=static_fallback)[0])

@@ -4,11 +4,11 @@ The reference (``cv_reader``) decodes with an FFmpeg whose H.264 inverse transfo
 instead of ``clip(prediction + residual)``. Blocks without coefficients keep their prediction, which comes from
 earlier *patched* pictures, so skipped regions carry stale residual forward by motion compensation; deblocking runs
 on top. Stock FFmpeg cannot be patched from Python, so this module rebuilds that picture per frame, in decoding
-order, from the true decoded planes and the exported motion vectors (:mod:`codec_select.emulate_picture`; this
+order, from the true decoded planes and the exported motion vectors (:mod:`codec_select.recipes.picture`; this
 module reads the stream: decoding order, headers, planes, display-order output).
 
 What the stock decoder does not export is rebuilt or guessed: reference lists, explicit weights and frame numbers
-come from the slice headers (``codec_select.h264_headers``); which reference index a partition used, intra modes
+come from the slice headers (``codec_select.recipes.h264_headers``); which reference index a partition used, intra modes
 and the intra 4×4/16×16 split are chosen by the smallest prediction error on the true picture; a 4×4 block is
 "coded" when its rebuilt residual is non-zero; the loop filter runs on the result with the exported macroblock QPs.
 Not modelled: sub-8×8 partitions (exported as one 8×8 vector), the 8×8 transform and intra 8×8 of High profile
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .emulate_picture import RING, Picture, PictureEmulator
-from .errors import DecodeError, UnsupportedVideoError
+from ..decode.video import motion_vector_fields, open_container, picture_type, side_data
+from ..errors import DecodeError, UnsupportedVideoError
 from .h264_headers import is_reference, max_ref_frames, nal_length_size, parameter_sets, slice_header
-from .video import motion_vector_fields, open_container, picture_type, side_data
+from .picture import RING, Picture, PictureEmulator
 
 __all__ = ["LOOP_FILTER", "EmulatedFrame", "iter_emulated"]
 
@@ -55,7 +55,7 @@ class EmulatedFrame:
     pict_type: str
     """``"I"``, ``"P"``, ``"B"`` or ``"?"``."""
     mvs: dict | None
-    """Named motion-vector fields as in :attr:`codec_select.video.DecodedFrame.mvs`, or None."""
+    """Named motion-vector fields as in :attr:`codec_select.decode.video.DecodedFrame.mvs`, or None."""
     y: np.ndarray | None
     """uint8 [H, W]: emulated patched luma (None if not requested)."""
     u: np.ndarray | None

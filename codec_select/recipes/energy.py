@@ -1,7 +1,7 @@
 """Per-frame saliency of the OneVision reference's stage-1 selector, as literally as the reference computes it.
 
 :func:`stage1_cell_scores`: ``CVR/tool/stage1.py`` (selector A, LLaVA training data), one sampled frame → float32
-sums per 16×16 cell of the 576² letterbox. (The attentive-probe loader's formula is :mod:`codec_select.recipe_ap`.)
+sums per 16×16 cell of the 576² letterbox. (The attentive-probe loader's formula is :mod:`codec_select.recipes.ap`.)
 
 The float element-wise steps (``x / a``, clips, the mean, median, percentile) stay in numpy on purpose: they are
 the reference's own numpy float32 arithmetic, so numpy's type promotion and interpolation rules apply unchanged.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels.stage1 import bgr_as_luma, letterbox_cell_sums, resize_linear, resize_nearest, yuv420p_to_rgb24
+from ..kernels.stage1 import bgr_as_luma, letterbox_cell_sums, resize_linear, resize_nearest, yuv420p_to_rgb24
 
 __all__ = [
     "Letterbox",

@@ -5,12 +5,12 @@
 - ``onevision-stage1``: ``CVR/tool/stage1.py`` with the flags the reference actually runs
   (``--keep_first_full_frame --padding_policy zero``): 576 letterbox, 16-px patches (36×36), K = 10368 =
   slot 0 whole (padding included) + the global top-9072 of slots 1..63. Frame ids ``floor(linspace(0, N−1, 64))``
-  over all decoded frames; per frame ``mean(mv_norm, res_norm)`` (:func:`~codec_select.recipe_energy.stage1_cell_scores`);
+  over all decoded frames; per frame ``mean(mv_norm, res_norm)`` (:func:`~codec_select.recipes.energy.stage1_cell_scores`);
   sum per cell; padding cells −1e−4. :attr:`Selection.reference_order` keeps the reference's row order (slot 0 in
   raster order, then descending score) for the stage-1 writer.
-- ``onevision-ap``: the attentive-probe loader (``ap_dataloader_dali_codec.py``), :mod:`codec_select.recipe_ap`.
+- ``onevision-ap``: the attentive-probe loader (``ap_dataloader_dali_codec.py``), :mod:`codec_select.recipes.ap`.
 
-The residual picture is pluggable (:data:`codec_select.recipe_sources.RESIDUALS`). Which one ran, and why, is in
+The residual picture is pluggable (:data:`codec_select.recipes.sources.RESIDUALS`). Which one ran, and why, is in
 ``selection.options["residual"]`` and ``selection.report`` — never silent.
 
 Ties: ``torch.topk`` leaves the order of equal scores unspecified (``std::partial_sort``/``nth_element``); here
@@ -25,10 +25,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .geometry import make_geometry
-from .kernels.stage1 import smear_partition_mvs
-from .recipe_energy import letterbox, stage1_cell_scores
-from .recipe_sources import (
+from ..decode.video import probe
+from ..geometry import make_geometry
+from ..kernels.stage1 import smear_partition_mvs
+from ..selection import NUM_SLOTS, Selection
+from .energy import letterbox, stage1_cell_scores
+from .sources import (
     RESIDUALS,
     choose_residual,
     decode_slots,
@@ -36,8 +38,6 @@ from .recipe_sources import (
     reference_frame_ids,
     signal_choice,
 )
-from .selection import NUM_SLOTS, Selection
-from .video import probe
 
 __all__ = [
     "RECIPES",
@@ -178,7 +178,7 @@ def run_recipe(
 
     ``residual``: the residual-picture source (``"auto"``: emulated for H.264 when available, the decoded picture
     for HEVC, else neutral). ``inconsistency``/``static_fallback``: ``onevision-ap`` options (module
-    :mod:`codec_select.recipe_ap`). ``timeout``: per-video time budget in seconds
+    :mod:`codec_select.recipes.ap`). ``timeout``: per-video time budget in seconds
     (:class:`~codec_select.errors.SelectionTimeoutError`)."""
     deadline = None if timeout is None else time.perf_counter() + float(timeout)
     rec = get_recipe(recipe)
@@ -187,7 +187,7 @@ def run_recipe(
     if signals not in ("auto", "codec-mv", "estimated-motion"):
         raise ValueError(f"Invalid signals ({signals!r}). Supported values are auto, codec-mv, estimated-motion.")
     if rec.name == "onevision-ap":
-        from .recipe_ap import run_ap
+        from .ap import run_ap
 
         return run_ap(video, rec, budget=budget, residual=residual, signals=signals, inconsistency=inconsistency,
                       static_fallback=static_fallback, deadline=deadline)

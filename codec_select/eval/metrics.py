@@ -16,10 +16,10 @@ import os
 
 import numpy as np
 
-from .geometry import Geometry
-from .kernels import frame_change
-from .signals import CanvasPooler
-from .video import iter_frames, probe
+from ..decode.video import iter_frames, probe
+from ..geometry import Geometry
+from ..kernels import frame_change
+from ..signals import CanvasPooler
 
 __all__ = [
     "hold_reconstruction", "hold_psnr", "kept_mask", "motion_recall", "true_change", "TrueChange",
@@ -84,7 +84,7 @@ class TrueChange:
 
     def slots(self, frame_ids: np.ndarray) -> np.ndarray:
         """Accumulated per slot [64, Hp, Wp]; slot 0 has no previous frame (0)."""
-        from .select import slot_scores
+        from ..select import slot_scores
 
         out = slot_scores(self.per_frame, frame_ids, accumulate=True)
         out[0] = 0.0

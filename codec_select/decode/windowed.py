@@ -1,7 +1,7 @@
 """Long videos at bounded cost: decode a short window before each of the 64 slots instead of every frame.
 
 Slot k shows decoded frame ``ids[k]`` of ``floor(linspace(0, N−1, 64))``. N and every frame's display-order index
-come from the container's packet timestamps, demuxed without decoding (:func:`~codec_select.timeline.read_timeline`,
+come from the container's packet timestamps, demuxed without decoding (:func:`~codec_select.decode.timeline.read_timeline`,
 milliseconds even for long files): the sorted timestamps are the display-order timeline, so frame k is the one at
 ``timeline[k]``, exactly, at any frame rate, variable or not. Only where packets carry no timestamps (raw
 elementary streams) are N (``stream.frames``, else duration × fps) and the indices (time × fps) estimated, and the
@@ -24,7 +24,7 @@ ones. When the stream ends before the estimated N (a truncated file, a header th
 spread over the frames that exist and ``num_frames`` says how many there were.
 
 When to switch (``mode="auto"``) and the stream's plan (frame count, key frames, timeline) are in
-:mod:`codec_select.window_plan`.
+:mod:`codec_select.decode.plan`.
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from ._worker import Consumer
-from .errors import DecodeError, SelectionTimeoutError
-from .geometry import Geometry
-from .kernels import block_means
-from .selection import NUM_SLOTS, frame_grid
-from .signals import LOOKAHEAD, THUMB_BLOCK, CanvasPooler, FrameScorer
+from .._worker import Consumer
+from ..errors import DecodeError, SelectionTimeoutError
+from ..geometry import Geometry
+from ..kernels import block_means
+from ..selection import NUM_SLOTS, frame_grid
+from ..signals import LOOKAHEAD, THUMB_BLOCK, CanvasPooler, FrameScorer
+from .plan import WINDOW, StreamPlan
 from .video import (
     MV_CODECS,
     DecodedFrame,
@@ -52,7 +53,6 @@ from .video import (
     open_container,
     picture_type,
 )
-from .window_plan import WINDOW, StreamPlan
 
 __all__ = ["WindowedScores", "select_windowed", "windowed_scores"]
 

@@ -3,7 +3,7 @@
 The reference reads both from ``cv_reader`` (FFmpeg 5.1 patched so the H.264 IDCT writes ``128 + residual``).
 Stock FFmpeg cannot produce that picture, so the residual picture is pluggable (:data:`RESIDUALS`):
 
-- ``"emulated"``: :func:`codec_select.emulate.iter_emulated`, a reconstruction of the patched picture from stock
+- ``"emulated"``: :func:`codec_select.recipes.emulate.iter_emulated`, a reconstruction of the patched picture from stock
   decoding (H.264 only; the closest stand-in).
 - ``"neutral"``: Y = U = V = 128 everywhere, i.e. no residual information: the selection is the MV term's.
 - ``"stock"``: the stock decoded picture itself. This is what the reference really scores for HEVC, whose
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .errors import DecodeError, SelectionTimeoutError, UnsupportedVideoError
-from .kernels import block_match, downscale2
-from .selection import NUM_SLOTS
-from .video import MV_CODECS, iter_frames, motion_vector_fields, open_container, picture_type
+from ..decode.video import MV_CODECS, iter_frames, motion_vector_fields, open_container, picture_type
+from ..errors import DecodeError, SelectionTimeoutError, UnsupportedVideoError
+from ..kernels import block_match, downscale2
+from ..selection import NUM_SLOTS
 
 __all__ = [
     "RESIDUALS",
@@ -57,7 +57,7 @@ class SlotInputs:
     time: float
     pict_type: str
     mvs: dict | None
-    """Named AVMotionVector fields (see :class:`codec_select.video.DecodedFrame`), or None."""
+    """Named AVMotionVector fields (see :class:`codec_select.decode.video.DecodedFrame`), or None."""
     planes: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     """uint8 (Y [H, W], U, V [H/2, W/2]) of the residual picture; None when the source gives none."""
     luma: np.ndarray | None = None
@@ -67,9 +67,9 @@ class SlotInputs:
 
 
 def emulation_available() -> bool:
-    """Whether :mod:`codec_select.emulate` (the patched-picture emulation) is importable."""
+    """Whether :mod:`codec_select.recipes.emulate` (the patched-picture emulation) is importable."""
     try:
-        from . import emulate  # noqa: F401
+        from .. import emulate  # noqa: F401
     except ImportError:
         return False
     return True
@@ -97,8 +97,8 @@ def decode_slots(
     is one frame), so the only decode is the one that reads the slot frames; a stream without packet timestamps is
     counted by decoding. Frames that do not decode raise :class:`~codec_select.errors.DecodeError`; a stream that
     ends well before what the container declares is reported as partial (:mod:`codec_select.report`)."""
-    from .report import build_report
-    from .timeline import read_timeline
+    from ..decode.timeline import read_timeline
+    from ..report import build_report
 
     timeline = read_timeline(path)
     if timeline is not None and timeline.times.size and not timeline.read_error:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .selection import NUM_SLOTS, Selection
+from ..selection import NUM_SLOTS, Selection
 from .video import read_frames
 
 __all__ = ["slot_frames"]

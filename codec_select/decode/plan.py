@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .selection import NUM_SLOTS
-from .signals import LOOKAHEAD
+from ..selection import NUM_SLOTS
+from ..signals import LOOKAHEAD
 from .timeline import Timeline, read_timeline
 from .video import VideoInfo, open_container
 
