@@ -2,14 +2,13 @@
 
 ``select_patches`` is the orchestration: validate → decode + per-frame energy (signals.py) → pool onto the canvas
 grid (the same transform as the pixels) → accumulate per slot → policy → :class:`Selection`.
-Policies are pure functions on score arrays, registered in ``POLICIES``.
+The policies (pure functions on score arrays) are in :mod:`codec_select.policies`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -21,12 +20,12 @@ from .decode.video import DecodedFrame, iter_frames, probe
 from .decode.windowed import select_windowed
 from .errors import DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
-from .kernels import refresh_drift_select, refresh_select, topk_cells
+from .policies import POLICIES, apply_policy
 from .report import build_report
 from .selection import Selection, frame_grid
 from .signals import COMPENSATIONS, CanvasPooler, FrameScorer
 
-__all__ = ["select_patches", "default_budget", "kernels_needed", "consumer_options", "CONSUMER_RECIPES", "frame_grid", "POLICIES", "DEFAULT_POLICY", "SIGNALS"]
+__all__ = ["select_patches", "default_budget", "kernels_needed", "consumer_options", "CONSUMER_RECIPES", "frame_grid", "DEFAULT_POLICY", "SIGNALS"]
 
 SIGNALS = ("auto", "codec-mv", "estimated-motion")
 DEFAULT_POLICY = "refresh"
@@ -73,96 +72,6 @@ def kernels_needed(*, policy: str = DEFAULT_POLICY, motion_compensation: str = "
 def default_budget(geometry: Geometry) -> int:
     """K when the caller gives none: 16 full frames on ``ap224``/``native`` (4096), 8 on ``llava576`` (10368)."""
     return (8 if geometry.name == "llava576" else 16) * geometry.cells
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Policies: (scores [T, C] float32, eligible [T, C], mandatory [T, C], k, thumbs [T, C, S] float32 | None)
-#           -> flat int64 indices, exactly k. Scores are in cell-area units (1.0 = a fully busy cell for one frame).
-
-DRIFT_WEIGHT = 64.0
-"""Squared luma levels one fully busy cell-frame of codec energy is worth in the refresh rule (8 levels RMS):
-codec-salient motion inside a cell still triggers a refresh when the cell's mean appearance barely changes."""
-AGE_WEIGHT = 0.01
-"""Squared luma levels per slot a cell gains just by waiting: negligible against real drift (hundreds), it makes
-a static shot spend K evenly over time instead of piling leftover budget on a few slots."""
-
-
-def _policy_topk(scores, eligible, mandatory, k, thumbs=None):
-    """The reference's rule: one global top-K of per-slot energy (ties by (t, h, w))."""
-    return topk_cells(scores.ravel(), eligible.ravel(), mandatory.ravel(), k)
-
-
-def _policy_refresh(scores, eligible, mandatory, k, thumbs=None):
-    """Drift-aware: a cell is re-sent once what was last sent of it no longer matches (thumbnail drift) plus the
-    codec energy it gathered since reaches τ, bisected for exactly K. Without thumbnails: energy alone."""
-    if thumbs is None:
-        keep = refresh_select(scores, eligible, mandatory, k)
-    else:
-        keep = refresh_drift_select(thumbs, scores, eligible, mandatory, k, weight=DRIFT_WEIGHT, age_weight=AGE_WEIGHT)
-    return np.flatnonzero(keep.ravel()).astype(np.int64)
-
-
-def _policy_uniform(scores, eligible, mandatory, k, thumbs=None):
-    """Uniform frame sampling at the same K: n = K / cells full frames at slots round(linspace(0, 63, n))."""
-    t, c = scores.shape
-    if k % c:
-        raise ValueError(f"Uniform sampling needs a budget that is a multiple of the {c} cells per frame, got {k}.")
-    n = k // c
-    slots = np.unique(np.round(np.linspace(0, t - 1, n)).astype(np.int64))
-    if slots.size != n:
-        raise ValueError(f"Budget {k} asks for more than {t} full frames.")
-    return (slots[:, None] * c + np.arange(c)[None, :]).ravel()
-
-
-POLICIES: dict[str, Callable] = {
-    "refresh": _policy_refresh,
-    "topk": _policy_topk,
-    "uniform": _policy_uniform,
-}
-
-
-def apply_policy(
-    policy: str, scores: np.ndarray, geometry: Geometry, budget: int, *, first_full: bool = True,
-    thumbnails: np.ndarray | None = None,
-) -> np.ndarray:
-    """Run ``policy`` on slot scores ``[64, Hp, Wp]`` and return sorted flat indices (exactly ``budget``).
-
-    ``thumbnails`` (float16 [64, 2·Hp, 2·Wp], :attr:`Selection.thumbnails`) feed the drift-aware refresh."""
-    if policy not in POLICIES:
-        raise ValueError(f"Invalid policy ({policy!r}). Supported values are {', '.join(POLICIES)}.")
-    t = scores.shape[0]
-    c = geometry.cells
-    valid = geometry.valid_mask().ravel()
-    eligible = np.broadcast_to(valid, (t, c)).copy()
-    mandatory = np.zeros((t, c), dtype=bool)
-    if first_full:
-        mandatory[0] = True  # padding included, as the reference's full first frame
-        eligible[0] = False
-    available = int(eligible.sum() + mandatory.sum())
-    if budget < 1 or budget > available:
-        raise ValueError(f"Invalid budget ({budget}). It must be between 1 and {available} for this geometry.")
-    if first_full and budget < c:
-        raise ValueError(f"Invalid budget ({budget}). With first_full=True it must be at least one frame ({c} cells).")
-    area = _cell_area(geometry)
-    flat = np.ascontiguousarray(scores.reshape(t, c) / area, dtype=np.float32)
-    thumbs = None if thumbnails is None else _cell_thumbs(thumbnails, geometry)
-    idx = POLICIES[policy](flat, eligible, mandatory, budget, thumbs)
-    if idx.size != budget:
-        raise RuntimeError(f"policy {policy!r} returned {idx.size} cells instead of {budget}")
-    return np.sort(idx.astype(np.int64))
-
-
-def _cell_area(geometry: Geometry) -> float:
-    """Source pixels per cell: pooled energy divided by this is 1.0 for a cell fully busy during one frame."""
-    return float(np.diff(geometry.row_edges())[0] * np.diff(geometry.col_edges())[0])
-
-
-def _cell_thumbs(thumbnails: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """[T, 2Hp, 2Wp] → float32 [T, Hp·Wp, 4]: the four sub-cell means of every cell."""
-    t = thumbnails.shape[0]
-    hp, wp = geometry.grid_h, geometry.grid_w
-    x = thumbnails.reshape(t, hp, 2, wp, 2).transpose(0, 1, 3, 2, 4).reshape(t, hp * wp, 4)
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------------------------

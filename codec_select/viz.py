@@ -100,7 +100,7 @@ def _heat_levels(selection: Selection) -> np.ndarray:
 
 def _uniform_mask(selection: Selection) -> tuple[np.ndarray, int]:
     """bool [64, Hp, Wp] kept by uniform sampling at the largest multiple of the cells per frame ≤ K, and that K."""
-    from .select import apply_policy
+    from .policies import apply_policy
 
     g = selection.geometry
     cells = g.cells

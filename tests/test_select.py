@@ -10,7 +10,8 @@ from conftest import SHARED_VIDEOS
 
 import codec_select
 from codec_select import select_patches
-from codec_select.select import POLICIES, apply_policy, frame_grid, slot_scores
+from codec_select.policies import POLICIES, apply_policy
+from codec_select.select import frame_grid, slot_scores
 
 
 def covered_cells(sel, scene) -> np.ndarray:

@@ -39,7 +39,7 @@ import numpy as np
 from ..decode.video import luma_plane, open_container, probe
 from ..geometry import Geometry, make_geometry
 from ..kernels import block_means, refresh_drift_select
-from ..select import apply_policy
+from ..policies import apply_policy
 from ..selection import NUM_SLOTS, frame_grid
 from ..signals import THUMB_BLOCK, CanvasPooler
 

@@ -91,7 +91,7 @@ def select_blocks(
         if thumbs is None:
             raise ValueError("The refresh block policy needs the blocks' patch means (thumbs).")
         from ..kernels import refresh_drift_select
-        from ..select import AGE_WEIGHT, DRIFT_WEIGHT
+        from ..policies import AGE_WEIGHT, DRIFT_WEIGHT
 
         eligible = np.zeros((L, per_frame), dtype=bool)
         eligible[cand] = True
