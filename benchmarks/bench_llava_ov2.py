@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codec_select.decode.video import probe, read_frames
+from codec_select.decode.container import probe
+from codec_select.decode.pixels import read_frames
 from codec_select.eval.metrics import hold_reconstruction
 from codec_select.eval.mobilenet import embed as mobilenet_embed
 from codec_select.export.llava_ov2 import prepare_llava_ov2

@@ -103,7 +103,6 @@ def repeat_clip(src: Path, dst: Path, times: int) -> Path:
 
 _CHILD = r"""
 import json, resource, sys, time
-sys.path.insert(0, {root!r})
 from codec_select.kernels import warmup
 warmup()
 what, path = sys.argv[1], sys.argv[2]
@@ -112,7 +111,7 @@ out = {{}}
 if what == "uniform":
     from codec_select.eval.bench import seek_decode
     from codec_select.select import frame_grid
-    from codec_select.decode.video import probe
+    from codec_select.decode.container import probe
     info = probe(path)
     seek_decode(path, frame_grid(max(1, info.num_frames)), info)
 else:
@@ -195,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(ROOT))
     from codec_select.kernels import warmup
 
     from codec_select.eval.timing import system_metadata

@@ -21,7 +21,7 @@ _SUBCOMMAND_MODULES = (
     "codec_select.encoder._cli",
     "codec_select.eval.bench",
     "codec_select.batch",
-    "codec_select.viz",
+    "codec_select.viz_cli",
 )
 
 

@@ -168,7 +168,7 @@ def build_report(
     end: float | None,
     notes: tuple[str, ...] = (),
 ) -> SelectionReport:
-    """The report of one run, from the probe (``info``, a :class:`~codec_select.decode.video.VideoInfo`) and what the
+    """The report of one run, from the probe (``info``, a :class:`~codec_select.decode.container.VideoInfo`) and what the
     decode saw (``reached``: absolute time in seconds where the last frame found ends; NaN when unknown)."""
     notes = tuple(getattr(info, "notes", ())) + tuple(notes)
     t_start = float(getattr(info, "start_time", 0.0) or 0.0)

@@ -13,10 +13,13 @@ from typing import Literal
 
 import numpy as np
 
+from . import signals
 from ._worker import Consumer
+from .decode.container import probe
+from .decode.frames import DecodedFrame
 from .decode.plan import MODES, choose_mode, plan_stream
+from .decode.reader import iter_frames
 from .decode.timeline import window_offset
-from .decode.video import DecodedFrame, iter_frames, probe
 from .decode.windowed import select_windowed
 from .errors import DecodeError, UnsupportedVideoError
 from .geometry import GEOMETRIES, Geometry, make_geometry
@@ -58,7 +61,7 @@ def kernels_needed(*, policy: str = DEFAULT_POLICY, motion_compensation: str = "
     """Names of :data:`codec_select.kernels.WARMUP_STEPS` a :func:`select_patches` run with these options compiles,
     so a first run compiles only those (the CLI warms them up front and says why it waits). ``signals="auto"``
     counts on codec vectors; a codec without them compiles block matching on first use."""
-    steps = ["frame_change", "block_means", "pool_cells"]
+    steps = ["frame_change", "block_means", "pool_cells", "pool_cells_planned"]
     if signals == "estimated-motion":
         steps += ["block_match", "normalise_p95", "fuse_energy"]
     else:
@@ -91,33 +94,55 @@ def _pooled_energy(
     deadline: float | None,
     threads: int = 0,
     stats: dict | None = None,
+    slots: frozenset[int] | None = None,
+    accumulate: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, dict]:
     """Decode every frame, score it, pool it onto the canvas grid. Returns (E [N, Hp, Wp], thumbnails
     [N, 2Hp, 2Wp] float16, times [N], frames with codec MVs, damaged frames, timings). Decoding runs on this thread,
-    scoring on a worker (numba releases the GIL)."""
+    scoring on a worker (numba releases the GIL).
+
+    ``slots``: the display indices the 64 slots will show, when the packet timeline tells them before decoding:
+    thumbnails are then made for those frames only, and with ``accumulate=False`` energy too (zeros elsewhere; the
+    caller checks the decoded count against the plan and redoes the pass unrestricted if they differ)."""
     pooler = CanvasPooler(geometry, rotation)
     pooled: list[np.ndarray] = []
     thumbs: list[np.ndarray] = []
     times: list[float] = []
     timings = {"decode": 0.0, "signals": 0.0}
+    clock = signals.STAGE_CLOCK  # the throughput benchmark's stage profile (None: off)
 
-    def sink(index: int, energy: np.ndarray, means: np.ndarray) -> None:
-        pooled.append(pooler.energy(energy, scorer_box[0].cell_px))
-        thumbs.append(pooler.thumbnails(means))
+    no_energy = np.zeros((geometry.grid_h, geometry.grid_w), np.float32)
+    no_thumbs = np.zeros((2 * geometry.grid_h, 2 * geometry.grid_w), np.float16)
+
+    def sink(index: int, energy: np.ndarray | None, means: np.ndarray | None) -> None:
+        t = time.thread_time() if clock is not None else 0.0
+        pooled.append(no_energy if energy is None else pooler.energy(energy, scorer_box[0].cell_px))
+        if clock is not None:
+            t = clock.lap("pooling", t)
+        thumbs.append(no_thumbs if means is None else pooler.thumbnails(means))
+        if clock is not None:
+            clock.lap("thumbnails", t)
 
     scorer_box: list[FrameScorer] = []
 
-    def handle(item: DecodedFrame) -> None:
+    def handle(batch: list[DecodedFrame]) -> None:
         if not scorer_box:
-            h, w = item.luma.shape
-            scorer_box.append(FrameScorer(h, w, estimated=estimated, compensation=compensation, sink=sink))
-        scorer_box[0].push(item)
+            h, w = batch[0].luma.shape
+            scorer_box.append(FrameScorer(h, w, estimated=estimated, compensation=compensation, sink=sink,
+                                          means_region=pooler.means_region(h, w), means_for=slots,
+                                          energy_for=None if accumulate else slots))
+        for item in batch:
+            scorer_box[0].push(item)
 
     def finish() -> None:
         if scorer_box:
             scorer_box[0].flush()
 
-    scoring = Consumer(handle, finish=finish, name="codec-select-score", maxsize=32)
+    # Frames travel in batches: a queue hand-off per frame (lock, wake-up of the other thread) cost ~45 µs of CPU a
+    # frame, 12 % of decoding a 360p frame (measured); per 8 frames it costs ~15. Still 32 frames in flight at most.
+    batch_frames = 8
+    scoring = Consumer(handle, finish=finish, name="codec-select-score", maxsize=32 // batch_frames)
+    batch: list[DecodedFrame] = []
     damaged = 0
     stats = {} if stats is None else stats  # iter_frames reports failed packets, a damaged tail, how far it got
     bar = None
@@ -126,15 +151,20 @@ def _pooled_energy(
 
         bar = tqdm(desc=os.path.basename(path), unit="frame", leave=False)
     t_start = time.perf_counter()
+    t_thread = time.thread_time() if clock is not None else 0.0
     try:
         for frame in iter_frames(
-            path, export_mvs=not estimated, fast=fast_decode, start=start, end=end, stats=stats, threads=threads
+            path, export_mvs=not estimated, fast=fast_decode, start=start, end=end, stats=stats, threads=threads,
+            copy_luma=False,  # FrameScorer copies each plane into its ring
         ):
             if scoring.error is not None:
                 break
             damaged += frame.corrupt
             times.append(frame.time)
-            scoring.put(frame)
+            batch.append(frame)
+            if len(batch) == batch_frames:
+                scoring.put(batch)
+                batch = []
             if bar is not None:
                 bar.update(1)
             if deadline is not None and time.perf_counter() > deadline:
@@ -144,7 +174,11 @@ def _pooled_energy(
                     f"{path}: the per-video time budget ran out after {len(times)} frames. Raise the timeout or "
                     "select over a shorter time window."
                 )
+        if batch and scoring.error is None:
+            scoring.put(batch)
     finally:
+        if clock is not None:
+            clock.lap("decode_thread", t_thread)
         scoring.close()
         if bar is not None:
             bar.close()
@@ -288,19 +322,24 @@ def select_patches(
                   "offset": plan.first_index if plan.exact else int(round((plan.t0 - info.start_time) * plan.fps))}
     else:
         stats: dict = {}
-        energy, thumbs, times, frames_mv, damaged, timings = _pooled_energy(
-            path, geo, info.rotation, estimated=estimated, compensation=motion_compensation, fast_decode=fast_decode,
-            start=start, end=end, progress=progress, deadline=deadline, threads=decode_threads, stats=stats,
-        )
-        n = energy.shape[0]
-        if not estimated and frames_mv == 0 and n > 1:
-            # An MV codec that exported nothing (all-intra stream, MPEG-4 B-only...): fall back to estimated motion.
-            estimated = True
-            energy, thumbs, times, _, damaged, timings = _pooled_energy(
-                path, geo, info.rotation, estimated=True, compensation=motion_compensation, fast_decode=fast_decode,
-                start=start, end=end, progress=progress, deadline=deadline, threads=decode_threads, stats=stats,
+        # The packet timeline tells the slot frames before decoding: only they get thumbnails (and, without
+        # accumulation, energy). A decode that finds another frame count redoes the pass for every frame.
+        planned = plan.num_frames if mode != "full" and plan.exact and plan.num_frames > 0 else 0
+        slots = frozenset(frame_grid(planned).tolist()) if planned else None
+        while True:
+            energy, thumbs, times, frames_mv, damaged, timings = _pooled_energy(
+                path, geo, info.rotation, estimated=estimated, compensation=motion_compensation,
+                fast_decode=fast_decode, start=start, end=end, progress=progress, deadline=deadline,
+                threads=decode_threads, stats=stats, slots=slots, accumulate=accumulate,
             )
             n = energy.shape[0]
+            if slots is not None and n != planned:
+                slots = None  # the stream holds another count than its packets (damage): every frame, again
+            elif not estimated and frames_mv == 0 and n > 1:
+                # An MV codec that exported nothing (all-intra, MPEG-4 B-only...): fall back to estimated motion.
+                estimated = True
+            else:
+                break
         t0 = time.perf_counter()
         frame_ids = frame_grid(n)
         scores = slot_scores(energy, frame_ids, accumulate=accumulate)

@@ -14,12 +14,14 @@ up to full scale.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .decode.video import DecodedFrame, upright
+from .decode.container import upright
+from .decode.frames import DecodedFrame
 from .geometry import Geometry
 from .kernels import (
     block_match,
@@ -33,8 +35,18 @@ from .kernels import (
     pool_cells,
     rasterise_mvs,
 )
+from .kernels.pool import pool_cells_planned, pool_plan
 
-__all__ = ["FrameScorer", "CanvasPooler", "MV_FLOOR", "RESIDUAL_FLOOR", "COMPENSATIONS", "THUMB_BLOCK"]
+__all__ = [
+    "COMPENSATIONS",
+    "MV_FLOOR",
+    "RESIDUAL_FLOOR",
+    "STAGE_CLOCK",
+    "THUMB_BLOCK",
+    "CanvasPooler",
+    "FrameScorer",
+    "StageClock",
+]
 
 MV_FLOOR = 1.0
 """px/frame: camera-compensated speed below this never reaches full scale."""
@@ -53,6 +65,29 @@ MAX_CANDIDATES = 4
 """Reference frames tried per list direction, anchors (I/P) first: a P-frame after two B-frames refers 3, 6, 9
 frames back, a B-frame mostly to the nearest anchors; non-reference B-frames come last."""
 COMPENSATIONS = ("median", "similarity", "none")
+_CANDIDATE_CACHE_SIZE = 4096
+"""Reference-candidate lists remembered per scorer: a GOP pattern repeats, so a stream needs a few dozen."""
+
+
+class StageClock:
+    """CPU seconds per stage of the scoring path (``time.thread_time``: each thread counts only its own work), for
+    the throughput benchmark. Off unless :data:`STAGE_CLOCK` holds one; then the selector adds ``mv`` (rasterising
+    the vectors), ``residual`` (residual / frame change / block matching), ``fuse``, ``thumbnails`` (block means and
+    their pooling), ``pooling`` (energy onto the canvas grid) and ``decode_thread`` (the decoding loop's thread)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.frames = 0
+
+    def lap(self, stage: str, since: float) -> float:
+        """Add the thread CPU time since ``since`` to ``stage``; return now (the next lap's start)."""
+        now = time.thread_time()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + (now - since)
+        return now
+
+
+STAGE_CLOCK: StageClock | None = None
+"""Set to a :class:`StageClock` to time the stages (benchmarks only; one check per frame when off)."""
 
 
 def _deadzone(x: np.ndarray, zero: float) -> np.ndarray:
@@ -67,7 +102,8 @@ class _Pending:
 
 
 class FrameScorer:
-    """Streams decoded frames in, hands ``(index, energy[gh, gw], luma_means[H//8, W//8])`` out, in display order.
+    """Streams decoded frames in, hands ``(index, energy[gh, gw], luma_means[H//8, W//8])`` out, in display order
+    (None for what ``energy_for`` / ``means_for`` leave out).
 
     ``estimated=True`` ignores codec vectors and block-matches consecutive frames on 2× downscaled luma
     (16-pixel blocks); otherwise codec vectors on 4-pixel blocks are used.
@@ -82,6 +118,9 @@ class FrameScorer:
         compensation: str = "median",
         sink: Callable[[int, np.ndarray, np.ndarray], None],
         residual_step: int = 4,
+        means_region: tuple[tuple[int, int], tuple[int, int]] | None = None,
+        energy_for: frozenset[int] | None = None,
+        means_for: frozenset[int] | None = None,
     ) -> None:
         if compensation not in COMPENSATIONS:
             raise ValueError(
@@ -104,6 +143,14 @@ class FrameScorer:
         self.pending: list[_Pending] = []
         self.count = 0  # frames pushed
         self.frames_with_mvs = 0
+        # Block ranges of the luma means a caller pools (CanvasPooler.means_region): the rest is left 0, unread.
+        self.means_rows, self.means_cols = means_region if means_region is not None else (None, None)
+        self._candidate_cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # Work cut to what the caller reads (None: every frame): the energy of frames ``energy_for`` and the luma
+        # means of frames ``means_for``; the sink gets None for the rest. Every frame still enters the ring (it is
+        # a reference for its neighbours), and scoring one frame reads nothing another frame's scoring wrote, so the
+        # frames that are scored come out exactly as in a full pass.
+        self.energy_for, self.means_for = energy_for, means_for
 
     @property
     def cell_px(self) -> float:
@@ -134,9 +181,22 @@ class FrameScorer:
             self._score(self.pending.pop(0))
 
     def _candidates(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Reference candidates per direction: anchors (I/P) nearest first, then B-frames, MAX_CANDIDATES each."""
-        slots, dirs, dists = [], [], []
+        """Reference candidates per direction: anchors (I/P) nearest first, then B-frames, MAX_CANDIDATES each.
+
+        The lists depend only on the frame's ring slot, how far the ring reaches on each side and the picture types
+        in the ring, so they are remembered under that key (the arrays are shared: the residual only reads them)."""
         oldest = max(0, self.count - self.capacity)
+        key = (index % self.capacity, min(index - oldest, LOOKBACK), min(self.count - 1 - index, LOOKAHEAD),
+               *self.kinds)
+        found = self._candidate_cache.get(key)
+        if found is None:
+            if len(self._candidate_cache) >= _CANDIDATE_CACHE_SIZE:
+                self._candidate_cache.clear()
+            found = self._candidate_cache[key] = self._find_candidates(index, oldest)
+        return found
+
+    def _find_candidates(self, index: int, oldest: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        slots, dirs, dists = [], [], []
         for direction, reach in ((-1, LOOKBACK), (1, LOOKAHEAD)):
             anchors, others = [], []
             for d in range(1, reach + 1):
@@ -153,16 +213,26 @@ class FrameScorer:
     def _score(self, item: _Pending) -> None:
         frame, slot = item.frame, item.slot
         index = frame.index
-        if index == 0:
+        clock = STAGE_CLOCK
+        t = time.thread_time() if clock is not None else 0.0
+        if self.energy_for is not None and index not in self.energy_for:
+            energy = None
+            self.frames_with_mvs += bool(index and not self.estimated and frame.mvs is not None
+                                         and frame.pict_type != "I")
+        elif index == 0:
             energy = np.ones((self.grid_h, self.grid_w), dtype=np.float32)  # everything is new
         elif self.estimated:
             prev = (index - 1) % self.capacity
             error, vector = block_match(self.small[slot], self.small[prev], block=self.block // 2, radius=4)
             velocity = -vector * 2.0  # downscaled px → source px; vector points at the reference
+            if clock is not None:
+                t = clock.lap("residual", t)
             energy = self._fuse(velocity, error)
         elif frame.mvs is None or frame.pict_type == "I":
             prev = (index - 1) % self.capacity
             change = frame_change(self.ring[slot], self.ring[prev], block=self.block, step=self.step)
+            if clock is not None:
+                t = clock.lap("residual", t)
             energy = normalise_p95(_deadzone(change, RESIDUAL_DEADZONE), RESIDUAL_FLOOR)
         else:
             mv = frame.mvs
@@ -170,13 +240,25 @@ class FrameScorer:
                 mv["source"], mv["w"], mv["h"], mv["dst_x"], mv["dst_y"], mv["motion_x"], mv["motion_y"],
                 mv["motion_scale"], self.grid_h, self.grid_w, self.block,
             )
+            if clock is not None:
+                t = clock.lap("mv", t)
             slots, dirs, dists = self._candidates(index)
             residual, velocity = mc_residual(
                 self.ring[slot], self.ring, slots, dirs, dists, flow, block=self.block, step=self.step
             )
             self.frames_with_mvs += 1
+            if clock is not None:
+                t = clock.lap("residual", t)
             energy = self._fuse(velocity, residual)
-        self.sink(index, energy, block_means(self.ring[slot], THUMB_BLOCK, 2))
+        if clock is not None:
+            t = clock.lap("fuse", t)
+        means = None
+        if self.means_for is None or index in self.means_for:
+            means = block_means(self.ring[slot], THUMB_BLOCK, 2, rows=self.means_rows, cols=self.means_cols)
+        if clock is not None:
+            clock.lap("thumbnails", t)
+            clock.frames += 1
+        self.sink(index, energy, means)
 
     def _fuse(self, velocity: np.ndarray, residual: np.ndarray) -> np.ndarray:
         if self.compensation == "similarity":
@@ -196,12 +278,38 @@ class CanvasPooler:
         self.rows, self.cols = geometry.row_edges(), geometry.col_edges()
         self.sub_rows, self.sub_cols = geometry.row_edges(2), geometry.col_edges(2)
         self._sub_area: np.ndarray | None = None
+        self._plans: dict[tuple, tuple] = {}  # pool_plan per (cell size, grid shape, half cells): once per video
+
+    def means_region(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """Block ranges ``(rows, cols)`` of the ``THUMB_BLOCK`` luma means of a ``height × width`` frame (coded
+        orientation) that :meth:`thumbnails` reads: a centre crop pools only part of the frame. None (all of it)
+        for a rotated video."""
+        if self.rotation:
+            return None
+        gh, gw = height // THUMB_BLOCK, width // THUMB_BLOCK
+
+        # The cells pool_cells can touch: from floor(first edge / block) to ceil(last edge / block), clamped.
+        def span(edges: np.ndarray, n: int) -> tuple[int, int]:
+            lo = min(max(int(np.floor(edges[0] / THUMB_BLOCK)), 0), n)
+            hi = min(max(int(np.ceil(edges[-1] / THUMB_BLOCK)), 0), n)
+            return lo, max(hi, lo)
+
+        return span(self.sub_rows, gh), span(self.sub_cols, gw)
 
     def energy(self, energy: np.ndarray, cell_px: float) -> np.ndarray:
         """float32 [Hp, Wp]: ``energy`` (on ``cell_px``-pixel blocks) integrated over each cell's source area."""
         if self.rotation:
             energy = upright(energy, self.rotation)
-        return pool_cells(np.ascontiguousarray(energy, dtype=np.float32), float(cell_px), self.rows, self.cols)
+        energy = np.ascontiguousarray(energy, dtype=np.float32)
+        return pool_cells_planned(energy, self._plan(float(cell_px), energy.shape, False))
+
+    def _plan(self, cell_px: float, shape: tuple[int, int], half: bool) -> tuple:
+        key = (cell_px, shape, half)
+        plan = self._plans.get(key)
+        if plan is None:
+            rows, cols = (self.sub_rows, self.sub_cols) if half else (self.rows, self.cols)
+            plan = self._plans[key] = pool_plan(cell_px, rows, cols, *shape)
+        return plan
 
     def thumbnails(self, means: np.ndarray) -> np.ndarray:
         """float16 [2·Hp, 2·Wp]: mean luma under each half-cell, from ``THUMB_BLOCK``-pixel block means.
@@ -213,6 +321,6 @@ class CanvasPooler:
         if self._sub_area is None:  # source area under each half-cell: the mean is the pooled sum over it
             ones = np.ones(means.shape, np.float32)
             self._sub_area = np.maximum(pool_cells(ones, float(THUMB_BLOCK), self.sub_rows, self.sub_cols), 1e-6)
-        summed = pool_cells(np.ascontiguousarray(means, dtype=np.float32), float(THUMB_BLOCK), self.sub_rows,
-                            self.sub_cols)
+        means = np.ascontiguousarray(means, dtype=np.float32)
+        summed = pool_cells_planned(means, self._plan(float(THUMB_BLOCK), means.shape, True))
         return (summed / self._sub_area).astype(np.float16)

@@ -1,4 +1,5 @@
-"""Pictures of a Selection: four-panel frames (MP4 / GIF), a PNG contact sheet, and ``codec-select viz``.
+"""Pictures of a Selection: four-panel frames (MP4 / GIF) and a PNG contact sheet (``codec-select viz`` is in
+:mod:`.viz_cli`).
 
 Per grid slot, side by side: the canvas ``frame``; what ``uniform`` sampling at the same K keeps (whole frames,
 dropped slots dimmed); the ``saliency`` heatmap (slot scores over a global percentile); the ``selected`` cells over
@@ -18,7 +19,7 @@ import numpy as np
 from .decode.pixels import slot_frames
 from .selection import NUM_SLOTS, Selection
 
-__all__ = ["PANELS", "DIM", "render", "contact_sheet", "write_video", "write_image", "add_parser"]
+__all__ = ["PANELS", "DIM", "render", "contact_sheet", "write_video", "write_image"]
 
 PANELS = ("frame", "uniform", "saliency", "selected")
 """Panel names, in the default order."""
@@ -358,67 +359,3 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, colors: int | Non
         img = img.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     img.save(path, optimize=True)
     return path
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Command line
-
-
-def add_parser(subparsers) -> None:
-    """Register ``codec-select viz``."""
-    p = subparsers.add_parser(
-        "viz", help="draw the selection (MP4/GIF panels or a PNG contact sheet)",
-        description="Draw a selection: .mp4/.gif = one four-panel frame per slot (frame, uniform at the same K, "
-        "saliency, selected cells); .png = contact sheet of the 64 slots with a bar chart of kept cells per slot.",
-    )
-    p.add_argument("video", nargs="?", help="video file, or a selection .npz from `select -o` (default: sample clip)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output .mp4, .gif or .png")
-    p.add_argument("--budget", "-k", type=int, default=None, help="K cells to keep (default 4096; 10368 on llava576)")
-    p.add_argument("--geometry", "-g", default="ap224", choices=["ap224", "llava576", "native"])
-    p.add_argument("--policy", default=None, choices=["refresh", "topk", "uniform"], help="default: refresh")
-    p.add_argument("--compensation", default="median", choices=["median", "similarity", "none"])
-    p.add_argument("--signals", default="auto", choices=["auto", "codec-mv", "estimated-motion"])
-    p.add_argument("--start", type=float, default=None, help="time window start (s)")
-    p.add_argument("--end", type=float, default=None, help="time window end (s)")
-    p.add_argument("--panels", default=",".join(PANELS), help="video panels, comma-separated (default: all four)")
-    p.add_argument("--fps", type=float, default=4.0, help="video frame rate (default 4: 16 s for 64 slots)")
-    p.add_argument("--thumb", type=int, default=112, help="contact sheet thumbnail height in pixels (default 112)")
-    p.add_argument("--colors", type=int, default=None, help="PNG palette size (smaller file), e.g. 128")
-    p.add_argument("--no-chart", action="store_true", help="contact sheet without the bar chart")
-    p.set_defaults(func=_run_viz)
-
-
-def _run_viz(args) -> int:
-    suffix = args.out.suffix.lower()
-    if suffix not in (".mp4", ".gif", ".png"):
-        raise ValueError(f"Invalid output ({args.out.name!r}). Supported suffixes are .mp4, .gif, .png.")
-    panels = tuple(p.strip() for p in args.panels.split(",") if p.strip())
-    if suffix != ".png" and (not panels or any(p not in PANELS for p in panels)):
-        raise ValueError(f"Invalid panels ({args.panels!r}). Supported values are {', '.join(PANELS)}.")
-    if args.video and args.video.endswith(".npz"):
-        selection = Selection.load_npz(args.video)
-    else:
-        from . import sample_video
-        from .select import DEFAULT_POLICY, select_patches
-
-        selection = select_patches(
-            args.video or sample_video(), budget=args.budget, geometry=args.geometry,
-            policy=args.policy or DEFAULT_POLICY, motion_compensation=args.compensation, signals=args.signals,
-            start=args.start, end=args.end,
-        )
-    print(selection.summary())
-    if suffix == ".png":
-        image = contact_sheet(selection, thumb=args.thumb, chart=not args.no_chart)
-        write_image(args.out, image, colors=args.colors)
-        shape = image.shape
-        if not args.no_chart:
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                print('note     no matplotlib: bar chart drawn with Pillow (pip install "codec-select[viz]")')
-    else:
-        frames = render(selection, panels=panels)
-        write_video(args.out, frames, fps=args.fps)
-        shape = frames.shape[1:]
-    print(f"wrote    {args.out} ({shape[1]}x{shape[0]}, {os.path.getsize(args.out) / 1024:.0f} KB)")
-    return 0

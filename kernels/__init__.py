@@ -19,7 +19,7 @@ from .fuse import fuse_energy
 from .matching import block_match, downscale2
 from .motion import compensate_median, compensate_similarity, flow_magnitude, rasterise_mvs
 from .policy import normalise_p95, refresh_mask, refresh_select, topk_cells
-from .pool import pool_cells
+from .pool import pool_cells, pool_cells_planned, pool_plan
 from .residual import frame_change, mc_residual
 
 __all__ = [
@@ -104,6 +104,10 @@ WARMUP_STEPS: dict[str, Callable[[], object]] = {
     "normalise_p95": lambda: normalise_p95(np.ones(5, np.float32), 1.0),
     "block_means": lambda: block_means(_RNG_FRAMES[0], 8, 2),
     "pool_cells": _pool,
+    "pool_cells_planned": lambda: pool_cells_planned(
+        np.ones((_GRID, _GRID), np.float32), pool_plan(float(_BLOCK), np.array([0.0, 3.0, 8.0, 16.0]),
+                                                       np.array([0.0, 3.0, 8.0, 16.0]), _GRID, _GRID),
+    ),
     "refresh_drift_select": _refresh_drift,
     "topk_cells": lambda: topk_cells(*(a.ravel() for a in _slot_arrays()), 20),
     "refresh_select": lambda: refresh_select(*_slot_arrays(), 20),

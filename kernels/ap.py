@@ -16,7 +16,7 @@ from numba import njit
 
 from ._jit import JIT, check_array
 
-__all__ = ["cubic_taps", "resize_cubic_u8"]
+__all__ = ["cubic_taps", "local_variance3", "resize_cubic_u8"]
 
 
 def cubic_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,3 +68,55 @@ def resize_cubic_u8(src: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     xs, wx = cubic_taps(out_w, src.shape[1])
     horiz = np.empty((src.shape[0], out_w), dtype=np.float32)
     return _resize_cubic_kernel(src, ys, wy, xs, wx, horiz, np.empty((out_h, out_w), dtype=np.uint8))
+
+
+@njit(**JIT)
+def _box3_kernel(v, out, ii):
+    # The loader's float32 integral-image box mean of ``v`` (edge-padded by one): ii = cumsum(cumsum(pad, 0), 1)
+    # in float32, one addition at a time in numpy's order (an accumulate is sequential), then
+    # ((ii[3:, 3:] − ii[:-3, 3:]) − ii[3:, :-3]) + ii[:-3, :-3], divided by float32 9.
+    h, w = v.shape
+    for i in range(h + 2):
+        si = min(max(i - 1, 0), h - 1)
+        for j in range(w + 2):
+            val = v[si, min(max(j - 1, 0), w - 1)]
+            ii[i, j] = val if i == 0 else ii[i - 1, j] + val  # column cumsum first (axis 0) ...
+    for i in range(h + 2):
+        for j in range(1, w + 2):
+            ii[i, j] = ii[i, j - 1] + ii[i, j]  # ... then along each row (axis 1)
+    nine = np.float32(9.0)
+    for i in range(h - 1):
+        for j in range(w - 1):
+            out[i, j] = (((ii[i + 3, j + 3] - ii[i, j + 3]) - ii[i + 3, j]) + ii[i, j]) / nine
+
+
+@njit(**JIT)
+def _local_variance3_kernel(x, sq, m1, m2, ii, out):
+    h, w = x.shape
+    for i in range(h):
+        for j in range(w):
+            sq[i, j] = x[i, j] * x[i, j]
+    _box3_kernel(x, m1, ii)
+    _box3_kernel(sq, m2, ii)
+    zero = np.float32(0.0)
+    for i in range(h - 1):
+        for j in range(w - 1):
+            d = m2[i, j] - m1[i, j] * m1[i, j]
+            out[i, j] = d if (d >= zero or np.isnan(d)) else zero  # np.maximum(d, 0.0), −0.0 and NaN included
+
+
+def local_variance3(x: np.ndarray) -> np.ndarray:
+    """The attentive-probe loader's ``_local_var2d(x, 3)`` on float32 ``[H, W]`` (H, W ≥ 2), bit for bit: box
+    means from a float32 integral image of the edge-padded map, ``max(E[x²] − E[x]², 0)``, shape ``(H−1, W−1)``
+    (the loader's integral image has no leading zero row, so each value is the window one pixel down-right)."""
+    check_array("x", x, np.float32, ndim=2)
+    h, w = x.shape
+    if h < 2 or w < 2:
+        raise ValueError(f"local_variance3 needs at least 2×2 values, got {h}×{w}.")
+    sq = np.empty((h, w), np.float32)
+    m1 = np.empty((h - 1, w - 1), np.float32)
+    m2 = np.empty((h - 1, w - 1), np.float32)
+    ii = np.empty((h + 2, w + 2), np.float32)
+    out = np.empty((h - 1, w - 1), np.float32)
+    _local_variance3_kernel(x, sq, m1, m2, ii, out)
+    return out

@@ -71,59 +71,68 @@ def boundary_strength(intra_p, intra_q, mb_edge, nnz_p, nnz_q, ref_p, ref_q, mv_
 
 
 @njit(**JIT)
-def _filter_line(plane, yq, xq, dy, dx, bs, alpha, beta, tc0, chroma):
-    # One line of samples across an edge: q0 at (yq, xq), p0 one step back along (dy, dx).
-    p0 = np.int32(plane[yq - dy, xq - dx])
-    q0 = np.int32(plane[yq, xq])
-    p1 = np.int32(plane[yq - 2 * dy, xq - 2 * dx])
-    q1 = np.int32(plane[yq + dy, xq + dx])
-    if not (abs(p0 - q0) < alpha and abs(p1 - p0) < beta and abs(q1 - q0) < beta):
-        return
-    if chroma:
-        if bs < 4:
-            tc = tc0 + 1
+def _filter_edge(plane, y0, x0, n, seg_shift, dy, dx, bs, alpha, beta, index_a, chroma):
+    # The n lines of samples across one edge (one call per edge, not per line): line k has q0 at
+    # (y0 + k·dx, x0 + k·dy) and p0 one step back along (dy, dx); bS of line k is bs[k >> seg_shift].
+    for k in range(n):
+        b = bs[k >> seg_shift]
+        if b == 0:
+            continue
+        tc0 = TC0[index_a, b - 1] if b < 4 else 0
+        yq = y0 + k * dx
+        xq = x0 + k * dy
+        p0 = np.int32(plane[yq - dy, xq - dx])
+        q0 = np.int32(plane[yq, xq])
+        p1 = np.int32(plane[yq - 2 * dy, xq - 2 * dx])
+        q1 = np.int32(plane[yq + dy, xq + dx])
+        if not (abs(p0 - q0) < alpha and abs(p1 - p0) < beta and abs(q1 - q0) < beta):
+            continue
+        if chroma:
+            if b < 4:
+                tc = tc0 + 1
+                delta = min(max((((q0 - p0) << 2) + (p1 - q1) + 4) >> 3, -tc), tc)
+                plane[yq - dy, xq - dx] = min(max(p0 + delta, 0), 255)
+                plane[yq, xq] = min(max(q0 - delta, 0), 255)
+            else:
+                plane[yq - dy, xq - dx] = (2 * p1 + p0 + q1 + 2) >> 2
+                plane[yq, xq] = (2 * q1 + q0 + p1 + 2) >> 2
+            continue
+        p2 = np.int32(plane[yq - 3 * dy, xq - 3 * dx])
+        q2 = np.int32(plane[yq + 2 * dy, xq + 2 * dx])
+        ap = abs(p2 - p0)
+        aq = abs(q2 - q0)
+        if b < 4:
+            tc = tc0
+            if ap < beta:
+                plane[yq - 2 * dy, xq - 2 * dx] = p1 + min(max((p2 + ((p0 + q0 + 1) >> 1) - (p1 << 1)) >> 1, -tc0),
+                                                           tc0)
+                tc += 1
+            if aq < beta:
+                plane[yq + dy, xq + dx] = q1 + min(max((q2 + ((p0 + q0 + 1) >> 1) - (q1 << 1)) >> 1, -tc0), tc0)
+                tc += 1
             delta = min(max((((q0 - p0) << 2) + (p1 - q1) + 4) >> 3, -tc), tc)
             plane[yq - dy, xq - dx] = min(max(p0 + delta, 0), 255)
             plane[yq, xq] = min(max(q0 - delta, 0), 255)
+            continue
+        strong = abs(p0 - q0) < ((alpha >> 2) + 2)
+        if strong and ap < beta:
+            p3 = np.int32(plane[yq - 4 * dy, xq - 4 * dx])
+            plane[yq - dy, xq - dx] = (p2 + 2 * p1 + 2 * p0 + 2 * q0 + q1 + 4) >> 3
+            plane[yq - 2 * dy, xq - 2 * dx] = (p2 + p1 + p0 + q0 + 2) >> 2
+            plane[yq - 3 * dy, xq - 3 * dx] = (2 * p3 + 3 * p2 + p1 + p0 + q0 + 4) >> 3
         else:
             plane[yq - dy, xq - dx] = (2 * p1 + p0 + q1 + 2) >> 2
+        if strong and aq < beta:
+            q3 = np.int32(plane[yq + 3 * dy, xq + 3 * dx])
+            plane[yq, xq] = (p1 + 2 * p0 + 2 * q0 + 2 * q1 + q2 + 4) >> 3
+            plane[yq + dy, xq + dx] = (p0 + q0 + q1 + q2 + 2) >> 2
+            plane[yq + 2 * dy, xq + 2 * dx] = (2 * q3 + 3 * q2 + q1 + q0 + p0 + 4) >> 3
+        else:
             plane[yq, xq] = (2 * q1 + q0 + p1 + 2) >> 2
-        return
-    p2 = np.int32(plane[yq - 3 * dy, xq - 3 * dx])
-    q2 = np.int32(plane[yq + 2 * dy, xq + 2 * dx])
-    ap = abs(p2 - p0)
-    aq = abs(q2 - q0)
-    if bs < 4:
-        tc = tc0
-        if ap < beta:
-            plane[yq - 2 * dy, xq - 2 * dx] = p1 + min(max((p2 + ((p0 + q0 + 1) >> 1) - (p1 << 1)) >> 1, -tc0), tc0)
-            tc += 1
-        if aq < beta:
-            plane[yq + dy, xq + dx] = q1 + min(max((q2 + ((p0 + q0 + 1) >> 1) - (q1 << 1)) >> 1, -tc0), tc0)
-            tc += 1
-        delta = min(max((((q0 - p0) << 2) + (p1 - q1) + 4) >> 3, -tc), tc)
-        plane[yq - dy, xq - dx] = min(max(p0 + delta, 0), 255)
-        plane[yq, xq] = min(max(q0 - delta, 0), 255)
-        return
-    strong = abs(p0 - q0) < ((alpha >> 2) + 2)
-    if strong and ap < beta:
-        p3 = np.int32(plane[yq - 4 * dy, xq - 4 * dx])
-        plane[yq - dy, xq - dx] = (p2 + 2 * p1 + 2 * p0 + 2 * q0 + q1 + 4) >> 3
-        plane[yq - 2 * dy, xq - 2 * dx] = (p2 + p1 + p0 + q0 + 2) >> 2
-        plane[yq - 3 * dy, xq - 3 * dx] = (2 * p3 + 3 * p2 + p1 + p0 + q0 + 4) >> 3
-    else:
-        plane[yq - dy, xq - dx] = (2 * p1 + p0 + q1 + 2) >> 2
-    if strong and aq < beta:
-        q3 = np.int32(plane[yq + 3 * dy, xq + 3 * dx])
-        plane[yq, xq] = (p1 + 2 * p0 + 2 * q0 + 2 * q1 + q2 + 4) >> 3
-        plane[yq + dy, xq + dx] = (p0 + q0 + q1 + q2 + 2) >> 2
-        plane[yq + 2 * dy, xq + 2 * dx] = (2 * q3 + 3 * q2 + q1 + q0 + p0 + 4) >> 3
-    else:
-        plane[yq, xq] = (2 * q1 + q0 + p1 + 2) >> 2
 
 
 @njit(**JIT)
-def _deblock_kernel(y, u, v, intra, nnz, refs, mvs, qp, chroma_qp_offset, alpha_offset, beta_offset):
+def _deblock_kernel(y, u, v, intra, nnz, refs, mvs, qp, chroma_qp_offset, alpha_offset, beta_offset, chroma):
     mb_rows, mb_cols = intra.shape
     bs = np.zeros(4, np.int32)
     for my in range(mb_rows):
@@ -140,9 +149,15 @@ def _deblock_kernel(y, u, v, intra, nnz, refs, mvs, qp, chroma_qp_offset, alpha_
                         else:
                             qy, qx = 4 * my + edge, 4 * mx + seg
                             py, px = qy - 1, qx
-                        bs[seg] = boundary_strength(intra[py >> 2, px >> 2], intra[qy >> 2, qx >> 2], edge == 0,
-                                                    nnz[py, px], nnz[qy, qx], refs[py, px], refs[qy, qx],
-                                                    mvs[py, px], mvs[qy, qx])
+                        ip, iq = intra[py >> 2, px >> 2], intra[qy >> 2, qx >> 2]
+                        if not ip and not iq and not nnz[py, px] and not nnz[qy, qx] \
+                                and refs[py, px, 0] == refs[qy, qx, 0] and refs[py, px, 1] == refs[qy, qx, 1] \
+                                and mvs[py, px, 0] == mvs[qy, qx, 0] and mvs[py, px, 1] == mvs[qy, qx, 1] \
+                                and mvs[py, px, 2] == mvs[qy, qx, 2] and mvs[py, px, 3] == mvs[qy, qx, 3]:
+                            bs[seg] = 0  # same motion, no coefficients: bS 0 without the full rule (the common case)
+                        else:
+                            bs[seg] = boundary_strength(ip, iq, edge == 0, nnz[py, px], nnz[qy, qx], refs[py, px],
+                                                        refs[qy, qx], mvs[py, px], mvs[qy, qx])
                     if bs[0] == 0 and bs[1] == 0 and bs[2] == 0 and bs[3] == 0:
                         continue
                     if edge == 0:
@@ -154,39 +169,31 @@ def _deblock_kernel(y, u, v, intra, nnz, refs, mvs, qp, chroma_qp_offset, alpha_
                     index_b = min(max(qy_av + beta_offset, 0), 51)
                     alpha, beta = ALPHA[index_a], BETA[index_b]
                     dy, dx = (0, 1) if direction == 0 else (1, 0)
-                    for k in range(16):
-                        b = bs[k >> 2]
-                        if b == 0:
-                            continue
-                        yq = 16 * my + (k if direction == 0 else 4 * edge)
-                        xq = 16 * mx + (4 * edge if direction == 0 else k)
-                        _filter_line(y, yq, xq, dy, dx, b, alpha, beta, TC0[index_a, b - 1] if b < 4 else 0, False)
-                    if edge & 1:
-                        continue  # chroma 4×4 edges sit on luma edges 0 and 2
+                    _filter_edge(y, 16 * my + (0 if direction == 0 else 4 * edge),
+                                 16 * mx + (4 * edge if direction == 0 else 0), 16, 2, dy, dx, bs, alpha, beta,
+                                 index_a, False)
+                    if edge & 1 or not chroma:
+                        continue  # chroma 4×4 edges sit on luma edges 0 and 2 (and chroma=False skips chroma)
                     qc = CHROMA_QP[min(max(qp[my, mx] + chroma_qp_offset, 0), 51)]
                     nc = CHROMA_QP[min(max(nq + chroma_qp_offset, 0), 51)]
                     qc_av = (qc + nc + 1) >> 1
                     index_a = min(max(qc_av + alpha_offset, 0), 51)
                     index_b = min(max(qc_av + beta_offset, 0), 51)
                     alpha, beta = ALPHA[index_a], BETA[index_b]
-                    for k in range(8):
-                        b = bs[k >> 1]
-                        if b == 0:
-                            continue
-                        yq = 8 * my + (k if direction == 0 else 2 * edge)
-                        xq = 8 * mx + (2 * edge if direction == 0 else k)
-                        tc0 = TC0[index_a, b - 1] if b < 4 else 0
-                        _filter_line(u, yq, xq, dy, dx, b, alpha, beta, tc0, True)
-                        _filter_line(v, yq, xq, dy, dx, b, alpha, beta, tc0, True)
+                    cy0 = 8 * my + (0 if direction == 0 else 2 * edge)
+                    cx0 = 8 * mx + (2 * edge if direction == 0 else 0)
+                    _filter_edge(u, cy0, cx0, 8, 1, dy, dx, bs, alpha, beta, index_a, True)
+                    _filter_edge(v, cy0, cx0, 8, 1, dy, dx, bs, alpha, beta, index_a, True)
 
 
-def deblock_picture(y, u, v, intra, nnz, refs, mvs, qp, *, chroma_qp_offset=0, alpha_offset=0, beta_offset=0):
+def deblock_picture(y, u, v, intra, nnz, refs, mvs, qp, *, chroma_qp_offset=0, alpha_offset=0, beta_offset=0,
+                    chroma=True):
     """Deblock the uint8 planes y [H, W], u, v [H/2, W/2] in place.
 
     ``intra`` bool [H/16, W/16]; ``nnz`` bool [H/4, W/4] (luma 4×4 blocks with coefficients); ``refs`` int32
     [H/4, W/4, 2] (picture id per list, −1 = unused); ``mvs`` int32 [H/4, W/4, 4] quarter-sample (x0, y0, x1, y1);
     ``qp`` int32 [H/16, W/16] luma QP; offsets as in the PPS / slice header (``FilterOffsetA/B`` = 2 × the
-    ``*_div2`` syntax elements).
+    ``*_div2`` syntax elements). ``chroma=False`` filters luma only (u and v are left as they are).
     """
     height, width = y.shape
     if height % 16 or width % 16:
@@ -203,7 +210,8 @@ def deblock_picture(y, u, v, intra, nnz, refs, mvs, qp, *, chroma_qp_offset=0, a
     check_array("qp", qp, np.int32, shape=mb)
     if qp.size and (qp.min() < 0 or qp.max() > 51):
         raise ValueError(f"qp must lie in [0, 51], got {qp.min()}..{qp.max()}.")
-    _deblock_kernel(y, u, v, intra, nnz, refs, mvs, qp, int(chroma_qp_offset), int(alpha_offset), int(beta_offset))
+    _deblock_kernel(y, u, v, intra, nnz, refs, mvs, qp, int(chroma_qp_offset), int(alpha_offset), int(beta_offset),
+                    bool(chroma))
 
 
 @njit(**JIT)

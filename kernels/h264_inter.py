@@ -23,9 +23,11 @@ __all__ = [
     "bipred_into",
     "chroma_mc_into",
     "luma_mc_into",
+    "luma_mc_scratch_into",
     "luma_sample",
     "predict_chroma",
     "predict_luma",
+    "sad_bounded",
     "sad_region",
     "weight_into",
     "weight_prediction",
@@ -101,19 +103,87 @@ def luma_sample(ref, xi, yi, fx, fy):
 
 
 @njit(**JIT)
-def luma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
-    """Predict the w×h luma block at (x0, y0) displaced by the quarter-pel vector; write out[oy:, ox:].
+def _vtap(src, i, k):
+    # Unrounded vertical 6-tap on column k over rows i .. i + 5.
+    return (np.int32(src[i, k]) - 5 * np.int32(src[i + 1, k]) + 20 * np.int32(src[i + 2, k])
+            + 20 * np.int32(src[i + 3, k]) - 5 * np.int32(src[i + 4, k]) + np.int32(src[i + 5, k]))
 
-    Same values as :func:`luma_sample` per pixel, computed once per block: the clamped reference window and the
-    unrounded horizontal half samples are gathered first, so each filter tap is evaluated once.
+
+@njit(**JIT)
+def _htap(src, i, k):
+    # Unrounded horizontal 6-tap on row i over columns k .. k + 5.
+    return (np.int32(src[i, k]) - 5 * np.int32(src[i, k + 1]) + 20 * np.int32(src[i, k + 2])
+            + 20 * np.int32(src[i, k + 3]) - 5 * np.int32(src[i, k + 4]) + np.int32(src[i, k + 5]))
+
+
+@njit(**JIT)
+def _luma_from_window(src, sy, sx, w, h, fx, fy, out, oy, ox, hb):
+    # src[sy + i, sx + k] is the reference sample at (bx − 2 + k, by − 2 + i). Only the half samples a fraction
+    # needs are formed (the full horizontal intermediates ``hb`` only for the positions that use the centre j).
+    # Plain 2-D indexing: a view per row would cost a reference-count pair each.
+    if fx == 0 and fy == 0:
+        for r in range(h):
+            for c in range(w):
+                out[oy + r, ox + c] = src[sy + r + 2, sx + c + 2]
+        return
+    if fx == 0:  # d, h, n: vertical half sample, averaged with G (fy=1) or M (fy=3)
+        g = 2 + (fy >> 1)
+        for r in range(h):
+            for c in range(w):
+                v = _clip255((_vtap(src, sy + r, sx + c + 2) + 16) >> 5)
+                if fy != 2:
+                    v = (v + np.int32(src[sy + r + g, sx + c + 2]) + 1) >> 1
+                out[oy + r, ox + c] = v
+        return
+    if fy == 0:  # a, b, c: horizontal half sample, averaged with G (fx=1) or H (fx=3)
+        g = 2 + (fx >> 1)
+        for r in range(h):
+            for c in range(w):
+                v = _clip255((_htap(src, sy + r + 2, sx + c) + 16) >> 5)
+                if fx != 2:
+                    v = (v + np.int32(src[sy + r + 2, sx + c + g]) + 1) >> 1
+                out[oy + r, ox + c] = v
+        return
+    kx = 2 + (fx >> 1)  # column of the vertical half sample a quarter position averages with
+    if fx != 2 and fy != 2:  # e, g, p, r: average of a horizontal and a vertical half sample
+        ry = 2 + (fy >> 1)
+        for r in range(h):
+            for c in range(w):
+                hor = _clip255((_htap(src, sy + r + ry, sx + c) + 16) >> 5)
+                ver = _clip255((_vtap(src, sy + r, sx + c + kx) + 16) >> 5)
+                out[oy + r, ox + c] = (hor + ver + 1) >> 1
+        return
+    # j and its neighbours f, q (fx=2), i, k (fy=2): hb[i, c] = unrounded horizontal half sample right of column c.
+    for i in range(h + 5):
+        for c in range(w):
+            hb[i, c] = _htap(src, sy + i, sx + c)
+    for r in range(h):
+        for c in range(w):
+            j = _clip255((_vtap(hb, r, c) + 512) >> 10)
+            if fx == 2 and fy == 2:
+                v = j
+            elif fx == 2:  # f (with b), q (with s)
+                v = (j + _clip255((hb[r + 2 + (fy >> 1), c] + 16) >> 5) + 1) >> 1
+            else:  # i (with h), k (with m)
+                v = (j + _clip255((_vtap(src, sy + r, sx + c + kx) + 16) >> 5) + 1) >> 1
+            out[oy + r, ox + c] = v
+
+
+@njit(**JIT)
+def luma_mc_scratch_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox, win, hb):
+    """:func:`luma_mc_into` with caller-owned scratch: ``win`` int32 [≥ h + 5, ≥ w + 5], ``hb`` int32 [≥ h + 5, ≥ w].
+
+    A window inside the picture is read in place; only one that reaches past an edge is gathered, edge-clamped,
+    into ``win`` (the clamping of §8.4.2.2.1). Same values either way.
     """
     fx = mvx & 3
     fy = mvy & 3
     bx = x0 + (mvx >> 2)
     by = y0 + (mvy >> 2)
     rh, rw = ref.shape
-    # win[i, k] = reference sample at (bx − 2 + k, by − 2 + i), edge-clamped.
-    win = np.empty((h + 5, w + 5), np.int32)
+    if bx >= 2 and by >= 2 and bx + w + 3 <= rw and by + h + 3 <= rh:
+        _luma_from_window(ref, by - 2, bx - 2, w, h, fx, fy, out, oy, ox, hb)
+        return
     for i in range(h + 5):
         yy = by - 2 + i
         yy = 0 if yy < 0 else (rh - 1 if yy >= rh else yy)
@@ -121,52 +191,19 @@ def luma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
             xx = bx - 2 + k
             xx = 0 if xx < 0 else (rw - 1 if xx >= rw else xx)
             win[i, k] = ref[yy, xx]
-    if fx == 0 and fy == 0:
-        for r in range(h):
-            for c in range(w):
-                out[oy + r, ox + c] = win[r + 2, c + 2]
-        return
-    if fx == 0:  # d, h, n: vertical half sample, averaged with G (fy=1) or M (fy=3)
-        for r in range(h):
-            for c in range(w):
-                k = c + 2
-                v = _clip255((win[r, k] - 5 * win[r + 1, k] + 20 * win[r + 2, k] + 20 * win[r + 3, k]
-                              - 5 * win[r + 4, k] + win[r + 5, k] + 16) >> 5)
-                if fy != 2:
-                    v = (v + win[r + 2 + (fy >> 1), k] + 1) >> 1
-                out[oy + r, ox + c] = v
-        return
-    # hb[i, c]: unrounded horizontal half sample right of column c, on window row i.
+    _luma_from_window(win, 0, 0, w, h, fx, fy, out, oy, ox, hb)
+
+
+@njit(**JIT)
+def luma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
+    """Predict the w×h luma block at (x0, y0) displaced by the quarter-pel vector; write out[oy:, ox:].
+
+    Same values as :func:`luma_sample` per pixel, computed once per block (each filter tap evaluated once).
+    Allocates its scratch; loops call :func:`luma_mc_scratch_into`.
+    """
+    win = np.empty((h + 5, w + 5), np.int32)
     hb = np.empty((h + 5, w), np.int32)
-    for i in range(h + 5):
-        for c in range(w):
-            hb[i, c] = (win[i, c] - 5 * win[i, c + 1] + 20 * win[i, c + 2] + 20 * win[i, c + 3] - 5 * win[i, c + 4]
-                        + win[i, c + 5])
-    for r in range(h):
-        for c in range(w):
-            if fy == 0:  # a, b, c
-                v = _clip255((hb[r + 2, c] + 16) >> 5)
-                if fx != 2:
-                    v = (v + win[r + 2, c + 2 + (fx >> 1)] + 1) >> 1
-            elif fx == 2 or fy == 2:
-                j = _clip255((hb[r, c] - 5 * hb[r + 1, c] + 20 * hb[r + 2, c] + 20 * hb[r + 3, c] - 5 * hb[r + 4, c]
-                              + hb[r + 5, c] + 512) >> 10)
-                if fx == 2 and fy == 2:
-                    v = j
-                elif fx == 2:  # f (with b), q (with s)
-                    v = (j + _clip255((hb[r + 2 + (fy >> 1), c] + 16) >> 5) + 1) >> 1
-                else:  # i (with h), k (with m)
-                    k = c + 2 + (fx >> 1)
-                    other = _clip255((win[r, k] - 5 * win[r + 1, k] + 20 * win[r + 2, k] + 20 * win[r + 3, k]
-                                      - 5 * win[r + 4, k] + win[r + 5, k] + 16) >> 5)
-                    v = (j + other + 1) >> 1
-            else:  # e, g, p, r
-                hor = _clip255((hb[r + 2 + (fy >> 1), c] + 16) >> 5)
-                k = c + 2 + (fx >> 1)
-                ver = _clip255((win[r, k] - 5 * win[r + 1, k] + 20 * win[r + 2, k] + 20 * win[r + 3, k]
-                                - 5 * win[r + 4, k] + win[r + 5, k] + 16) >> 5)
-                v = (hor + ver + 1) >> 1
-            out[oy + r, ox + c] = v
+    luma_mc_scratch_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox, win, hb)
 
 
 @njit(**JIT)
@@ -180,6 +217,15 @@ def chroma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
     wb = fx * (8 - fy)
     wc = (8 - fx) * fy
     wd = fx * fy
+    rh, rw = ref.shape
+    if bx >= 0 and by >= 0 and bx + w < rw and by + h < rh:  # inside: no clamping needed
+        for yy in range(h):
+            for xx in range(w):
+                x = bx + xx
+                y = by + yy
+                out[oy + yy, ox + xx] = (wa * np.int32(ref[y, x]) + wb * np.int32(ref[y, x + 1])
+                                         + wc * np.int32(ref[y + 1, x]) + wd * np.int32(ref[y + 1, x + 1]) + 32) >> 6
+        return
     for yy in range(h):
         for xx in range(w):
             x = bx + xx
@@ -205,6 +251,20 @@ def weight_into(buf, h, w, weight, offset, log2_denom):
     for yy in range(h):
         for xx in range(w):
             buf[yy, xx] = _clip255(((np.int32(buf[yy, xx]) * weight + rounding) >> log2_denom) + offset)
+
+
+@njit(**JIT)
+def sad_bounded(pred, py, px, cur, y0, x0, h, w, limit):
+    """:func:`sad_region`, stopping after the first row where the running sum reaches ``limit``: the result is
+    exact when below ``limit`` and some value ≥ ``limit`` otherwise (enough for a strict-minimum search)."""
+    total = 0
+    for yy in range(h):
+        for xx in range(w):
+            d = np.int32(pred[py + yy, px + xx]) - np.int32(cur[y0 + yy, x0 + xx])
+            total += d if d >= 0 else -d
+        if total >= limit:
+            return total
+    return total
 
 
 @njit(**JIT)

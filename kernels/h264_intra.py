@@ -21,6 +21,8 @@ __all__ = [
     "block4x4_position",
     "chroma8x8_into",
     "chroma8x8_valid",
+    "intra4x4_edges",
+    "intra4x4_from_edges",
     "intra4x4_into",
     "intra4x4_valid",
     "intra16x16_into",
@@ -75,9 +77,21 @@ def intra4x4_valid(mode, has_top, has_left):
 @njit(**JIT)
 def intra4x4_into(plane, x, y, mode, has_top, has_left, has_topright, out, oy, ox):
     """Write the intra 4×4 prediction of the block at (x, y) into out[oy:oy+4, ox:ox+4]."""
-    # t[0] = p[-1,-1], t[1 + i] = p[i,-1]; l[0] = p[-1,-1], l[1 + j] = p[-1,j] (the standard's p[x, y]).
     t = np.zeros(9, np.int32)
     l = np.zeros(5, np.int32)
+    intra4x4_edges(plane, x, y, has_top, has_left, has_topright, t, l)
+    intra4x4_from_edges(t, l, mode, has_top, has_left, out, oy, ox)
+
+
+@njit(**JIT)
+def intra4x4_edges(plane, x, y, has_top, has_left, has_topright, t, l):
+    """Gather the neighbours of the 4×4 block at (x, y) into int32 ``t`` [9] and ``l`` [5] (caller-owned, so a
+    mode search reads them once): t[0] = p[-1,-1], t[1 + i] = p[i,-1]; l[0] = p[-1,-1], l[1 + j] = p[-1,j] (the
+    standard's p[x, y]); unavailable ones are 0."""
+    for i in range(9):
+        t[i] = 0
+    for j in range(5):
+        l[j] = 0
     if has_top:
         for i in range(4):
             t[1 + i] = plane[y - 1, x + i]
@@ -89,6 +103,11 @@ def intra4x4_into(plane, x, y, mode, has_top, has_left, has_topright, out, oy, o
     if has_top and has_left:
         t[0] = plane[y - 1, x - 1]
         l[0] = t[0]
+
+
+@njit(**JIT)
+def intra4x4_from_edges(t, l, mode, has_top, has_left, out, oy, ox):
+    """Write the intra 4×4 prediction of ``mode`` from the neighbours of :func:`intra4x4_edges` into out."""
     dc = 128
     if mode == 2:
         if has_top and has_left:

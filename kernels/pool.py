@@ -7,7 +7,7 @@ from numba import njit
 
 from ._jit import JIT, check_array
 
-__all__ = ["pool_cells"]
+__all__ = ["pool_cells", "pool_cells_planned", "pool_plan"]
 
 
 @njit(**JIT)
@@ -102,3 +102,77 @@ def pool_cells(energy: np.ndarray, cell_px: float, row_edges: np.ndarray, col_ed
     if not ok:
         _raise_bad_edges()
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A pooling plan: the overlaps of one geometry computed once, then every frame is pure multiply-adds
+
+
+@njit(**JIT)
+def _axis_plan_kernel(edges, cell, n, count, index, weight):
+    """Per canvas cell along one axis: the source cells with a positive overlap, in the order _pool_into adds
+    them, and the overlaps (the same float64 expressions, so the same bits)."""
+    for h in range(edges.shape[0] - 1):
+        lo = edges[h]
+        hi = edges[h + 1]
+        first, end = _cell_span(lo, hi, cell, n)
+        m = 0
+        for i in range(first, end):
+            wgt = min((i + 1) * cell, hi) - max(i * cell, lo)
+            if wgt > 0.0:
+                index[h, m] = i
+                weight[h, m] = wgt
+                m += 1
+        count[h] = m
+
+
+def pool_plan(cell_px: float, row_edges: np.ndarray, col_edges: np.ndarray, grid_h: int, grid_w: int) -> tuple:
+    """The overlaps :func:`pool_cells` computes for every frame, computed once for a ``grid_h × grid_w`` block grid
+    (one video's geometry): pass the result to :func:`pool_cells_planned`. An opaque tuple of arrays."""
+    cell_px = _check_pool_args(cell_px, row_edges, col_edges)
+    grid_h, grid_w = int(grid_h), int(grid_w)
+    if grid_h < 0 or grid_w < 0:
+        raise ValueError(f"grid_h and grid_w must be >= 0, got {grid_h}x{grid_w}.")
+    if not (_edges_ok(row_edges) and _edges_ok(col_edges)):
+        _raise_bad_edges()
+    axes = []
+    for edges, n in ((row_edges, grid_h), (col_edges, grid_w)):
+        m = edges.shape[0] - 1
+        count = np.zeros(m, dtype=np.int64)
+        index = np.zeros((m, n + 1), dtype=np.int64)
+        weight = np.zeros((m, n + 1), dtype=np.float64)
+        _axis_plan_kernel(edges, cell_px, n, count, index, weight)
+        axes.append((count, index, weight))
+    j_first, j_end = _cell_span(col_edges[0], col_edges[-1], cell_px, grid_w)
+    return (grid_h, grid_w, *axes[0], *axes[1], int(j_first), int(j_end))
+
+
+@njit(**JIT)
+def _pool_planned_kernel(energy, r_count, r_index, r_weight, c_count, c_index, c_weight, j_first, j_end, out, rowbuf):
+    # The loops of _pool_into with the overlaps looked up: the same products summed in the same order.
+    hp = out.shape[0]
+    wp = out.shape[1]
+    for h in range(hp):
+        for j in range(j_first, j_end):
+            rowbuf[j] = 0.0
+        for k in range(r_count[h]):
+            i = r_index[h, k]
+            wgt = r_weight[h, k]
+            for j in range(j_first, j_end):
+                rowbuf[j] += wgt * energy[i, j]
+        for w in range(wp):
+            acc = 0.0
+            for k in range(c_count[w]):
+                acc += c_weight[w, k] * rowbuf[c_index[w, k]]
+            out[h, w] = acc
+    return out
+
+
+def pool_cells_planned(energy: np.ndarray, plan: tuple) -> np.ndarray:
+    """:func:`pool_cells` with a :func:`pool_plan`: the same float32 ``[Hp, Wp]``, bit for bit."""
+    grid_h, grid_w, r_count, r_index, r_weight, c_count, c_index, c_weight, j_first, j_end = plan
+    check_array("energy", energy, np.float32, shape=(grid_h, grid_w))
+    out = np.empty((r_count.shape[0], c_count.shape[0]), dtype=np.float32)
+    rowbuf = np.zeros(max(grid_w, 1), dtype=np.float64)
+    return _pool_planned_kernel(energy, r_count, r_index, r_weight, c_count, c_index, c_weight, j_first, j_end, out,
+                                rowbuf)

@@ -370,9 +370,8 @@ def mc_residual(
     velocity = np.empty((gh, gw, 2), dtype=np.float32)
     qflow = np.empty(flow.shape, dtype=np.int32)
     kernel = _mc_residual_kernel(block, step)
-    residual, velocity, ok = kernel(
-        cur, ring, cand_slots, cand_dirs, cand_dists, flow, qflow, accept, residual, velocity
-    )
+    residual, velocity, ok = kernel(cur, ring, cand_slots, cand_dirs, cand_dists, flow, qflow, accept, residual,
+                                    velocity)
     if not ok:
         if cand_slots.min() < 0 or cand_slots.max() >= ring.shape[0]:
             raise ValueError(f"cand_slots must index the ring (0..{ring.shape[0] - 1}), got {cand_slots.tolist()}.")

@@ -295,3 +295,65 @@ def naive_refresh_select(energy, eligible, mandatory, k, iters=64):
         flat[cand[order[:missing]]] = True
         keep = flat.reshape(energy.shape)
     return keep
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# throughput kernels (exact twins: the same float roundings as the kernels, step by step)
+
+
+def naive_block_means_region(luma, block, step, rows=None, cols=None):
+    """Block means as float32(sum · (1 / count)) on the blocks of ``rows`` × ``cols``, 0 elsewhere."""
+    gh, gw = luma.shape[0] // block, luma.shape[1] // block
+    r0, r1 = (0, gh) if rows is None else (max(rows[0], 0), min(rows[1], gh))
+    c0, c1 = (0, gw) if cols is None else (max(cols[0], 0), min(cols[1], gw))
+    idx = np.arange(step // 2, block, step)
+    out = np.zeros((gh, gw), np.float32)
+    for by in range(r0, r1):
+        for bx in range(c0, c1):
+            total = int(luma[by * block + idx][:, bx * block + idx].astype(np.int64).sum())
+            out[by, bx] = np.float32(total * (1.0 / idx.size ** 2))
+    return out
+
+
+def naive_kth_pair(values, k):
+    """The k-th and (k+1)-th smallest (0-based; +inf past the end)."""
+    s = np.sort(np.asarray(values, np.float64))
+    return float(s[k]), float(s[k + 1]) if k + 1 < s.size else math.inf
+
+
+def naive_p95_scale(x, floor):
+    """max(p95, floor) with numpy's linear percentile, written as the kernels lerp (numpy's own formula)."""
+    n = x.size
+    pos = 0.95 * (n - 1)
+    lo = int(np.floor(pos))
+    gamma = pos - lo
+    a, b = naive_kth_pair(x, lo)
+    if lo + 1 >= n:
+        b = a
+    diff = b - a
+    p95 = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
+    return max(p95, floor)
+
+
+def naive_fuse_energy_exact(velocity, residual, median, mv_deadzone, mv_floor, res_deadzone, res_floor):
+    """fuse_energy with every intermediate rounded where the kernels round it: compensated flow float32, speed and
+    residual float32 after the dead zones, each normalised half float32, their mean float32."""
+    v = velocity.astype(np.float64)
+    med = [0.0, 0.0]
+    if median:
+        for comp in range(2):
+            vals = v[..., comp][~np.isnan(v[..., comp])]
+            if vals.size:
+                med[comp] = float(np.median(vals))
+    vx = (v[..., 0] - med[0]).astype(np.float32)
+    vy = (v[..., 1] - med[1]).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        speed = np.sqrt(vx * vx + vy * vy).astype(np.float64) - mv_deadzone
+    speed = np.where(np.isnan(speed) | ~(speed > 0), 0.0, speed).astype(np.float32)
+    res = residual.astype(np.float64) - res_deadzone
+    res = np.where(res > 0, res, 0.0).astype(np.float32)
+    if speed.size == 0:
+        return np.zeros(residual.shape, np.float32)
+    a = np.clip(speed.astype(np.float64) / naive_p95_scale(speed.ravel(), mv_floor), 0, 1).astype(np.float32)
+    b = np.clip(res.astype(np.float64) / naive_p95_scale(res.ravel(), res_floor), 0, 1).astype(np.float32)
+    return (0.5 * a.astype(np.float64) + 0.5 * b.astype(np.float64)).astype(np.float32)

@@ -18,13 +18,13 @@ import pytest
 from conftest import shared_videos
 
 from codec_select import Selection, sample_video, select_patches
-from codec_select.select import consumer_options
+from codec_select.batch import BatchItem, read_manifest, run_batch
 from codec_select.batch import engines as batch_engines
 from codec_select.batch.worker import BatchConfig
-from codec_select.batch import BatchItem, read_manifest, run_batch
 from codec_select.cli import main
 from codec_select.export import read_reference
 from codec_select.export.llava import read_llava
+from codec_select.select import consumer_options
 
 
 def _audio_only(path: Path) -> None:

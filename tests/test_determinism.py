@@ -14,10 +14,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import SHARED_VIDEOS
 
 from codec_select import sample_video, select_patches
-
-from conftest import SHARED_VIDEOS
 
 OPTIONS = [{}, {"geometry": "llava576", "policy": "topk"}]
 

@@ -275,3 +275,52 @@ def test_non_h264_is_unsupported(tmp_path):
     make_clip(path, Scene(kind="static", frames=4, width=64, height=48), encoder="mpeg4")
     with pytest.raises(UnsupportedVideoError, match="needs H.264"):
         next(iter_emulated(path))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_luma_only_emulation_matches_full(seed):
+    # chroma=False: the same luma, coded map and choices (nothing in luma depends on chroma), chroma untouched.
+    # A larger picture than the twin test, so most partitions read their references in place.
+    rng = np.random.default_rng(seed)
+    cur, ring, emu = _ring_case(rng, 64, 96)
+    parts = random_parts(rng, 64, 96)
+    l0, l1 = np.array([0, 0, 2], np.int64), np.array([1], np.int64)
+    weights = np.array([[[32, 32]], [[32, 32]], [[40, 24]]], np.int32)
+    wp = np.array([[1, 0, 1, 0, 1, 0], [1, -1, 1, 2, 1, 0], [3, 5, 1, 0, 2, -3]], np.int32)
+    log2 = np.array([1, 0], np.int32)
+    full = [np.zeros_like(c) for c in cur]
+    coded_f = np.zeros((16, 24), bool)
+    cov_f, choice_f = emulate_inter(*cur, *ring, *emu, parts, l0, l1, weights, 0, 0, *full, wp, log2, coded_f)
+    want = [np.zeros_like(c) for c in cur]
+    coded_n = np.zeros((16, 24), bool)
+    naive_emulate_inter(cur, ring, emu, parts, l0, l1, weights, 0, 0, want, wp.tolist(), log2.tolist(), coded=coded_n)
+    for got, exp in zip(full, want):
+        np.testing.assert_array_equal(got, exp)
+    luma = [np.zeros_like(cur[0]), np.full_like(cur[1], 7), np.full_like(cur[2], 7)]
+    coded_l = np.zeros((16, 24), bool)
+    cov_l, choice_l = emulate_inter(*cur, *ring, *emu, parts, l0, l1, weights, 0, 0, *luma, wp, log2, coded_l,
+                                    chroma=False)
+    np.testing.assert_array_equal(luma[0], full[0])
+    np.testing.assert_array_equal(coded_l, coded_f)
+    np.testing.assert_array_equal(choice_l, choice_f)
+    np.testing.assert_array_equal(cov_l, cov_f)
+    assert (luma[1] == 7).all() and (luma[2] == 7).all()
+    kinds_f = emulate_intra(*cur, cov_f, 0, 0, 0, *full, coded_f)
+    kinds_l = emulate_intra(*cur, cov_l, 0, 0, 0, *luma, coded_l, chroma=False)
+    np.testing.assert_array_equal(kinds_l, kinds_f)
+    np.testing.assert_array_equal(luma[0], full[0])
+    assert (luma[1] == 7).all() and (luma[2] == 7).all()
+
+
+@needs_x264
+def test_iter_emulated_luma_only(tmp_path):
+    rng = np.random.default_rng(6)
+    big = texture(rng, 96, 160)
+    frames = [big[t: t + 48, 2 * t: 2 * t + 64] for t in range(8)]
+    path = encode(tmp_path / "pan.mp4", frames, bframes=2)
+    full = list(iter_emulated(path))
+    luma = list(iter_emulated(path, chroma=False))
+    assert [f.index for f in luma] == [f.index for f in full]
+    for a, b in zip(full, luma):
+        np.testing.assert_array_equal(a.y, b.y)
+        assert b.u is None and b.v is None

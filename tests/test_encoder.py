@@ -29,10 +29,10 @@ from codec_select.encoder import (  # noqa: E402
     load_encoder,
     resolve_attn_implementation,
 )
-from codec_select.encoder.modeling import apply_video_rope  # noqa: E402
+from codec_select.encoder.rope import apply_video_rope  # noqa: E402
+from codec_select.encoder.pipeline import build_mosaic  # noqa: E402
 from codec_select.errors import CodecSelectError  # noqa: E402
 from codec_select.geometry import Geometry  # noqa: E402
-from codec_select.encoder.pipeline import build_mosaic  # noqa: E402
 
 TINY = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
         "patch_size": 14, "initializer_range": 0.2}

@@ -177,3 +177,58 @@ def test_deblock_reproduces_ffmpeg_on_intra_picture(tmp_path):
                     alpha_offset=alpha, beta_offset=beta)
     for a, b in zip(unfiltered, filtered):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_deblock_with_shared_motion_and_luma_only(seed):
+    # Motion shared by whole macroblocks (as skip regions have it) takes the kernel's bS-0 shortcut on most inner
+    # edges; chroma=False must filter the luma identically and leave chroma alone.
+    rng = np.random.default_rng(seed)
+    planes, intra, nnz, refs, mvs, qp = _deblock_case(rng)
+    nnz &= rng.random(nnz.shape) < 0.3
+    refs = np.repeat(np.repeat(refs[::4, ::4], 4, axis=0), 4, axis=1)
+    mvs = np.repeat(np.repeat(mvs[::4, ::4], 4, axis=0), 4, axis=1)
+    got = [p.copy() for p in planes]
+    deblock_picture(*got, intra, nnz, refs, mvs, qp)
+    want = [p.copy() for p in planes]
+    naive_deblock(*want, intra, nnz, refs, mvs, qp, 0, 0, 0)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    luma_only = [p.copy() for p in planes]
+    deblock_picture(*luma_only, intra, nnz, refs, mvs, qp, chroma=False)
+    np.testing.assert_array_equal(luma_only[0], want[0])
+    for g, p in zip(luma_only[1:], planes[1:]):
+        np.testing.assert_array_equal(g, p)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mc_inside_and_across_edges_match_numpy(seed):
+    # Blocks well inside a larger picture read the reference in place; blocks at the edges gather a clamped window.
+    # Every quarter (luma) and eighth (chroma) fraction, both routes.
+    rng = np.random.default_rng(seed)
+    ref = rng.integers(0, 256, (48, 64), dtype=np.uint8)
+    for fy in range(4):
+        for fx in range(4):
+            for x0, y0, w, h in ((24, 16, 16, 16), (8, 8, 8, 8), (0, 0, 8, 16), (48, 32, 16, 16), (20, 40, 16, 8)):
+                mvx = 4 * int(rng.integers(-3, 4)) + fx
+                mvy = 4 * int(rng.integers(-3, 4)) + fy
+                np.testing.assert_array_equal(predict_luma(ref, x0, y0, w, h, mvx, mvy),
+                                              naive_luma(ref, x0, y0, w, h, mvx, mvy), err_msg=f"{x0, y0, mvx, mvy}")
+                cmx, cmy = 8 * int(rng.integers(-2, 3)) + 2 * fx + 1, 8 * int(rng.integers(-2, 3)) + 2 * fy
+                np.testing.assert_array_equal(predict_chroma(ref, x0, y0, w // 2, h // 2, cmx, cmy),
+                                              naive_chroma(ref, x0, y0, w // 2, h // 2, cmx, cmy))
+
+
+def test_sad_bounded_is_exact_below_its_limit():
+    from codec_select.kernels.h264_inter import sad_bounded, sad_region
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    cur = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    exact = int(np.abs(a.astype(int) - cur[5:21, 3:19]).sum())
+    assert sad_region(a, 0, 0, cur, 5, 3, 16, 16) == exact
+    assert sad_bounded(a, 0, 0, cur, 5, 3, 16, 16, exact + 1) == exact  # below the limit: the exact sum
+    assert sad_bounded(a, 0, 0, cur, 5, 3, 16, 16, 1 << 60) == exact
+    for limit in (1, exact // 3, exact):
+        got = sad_bounded(a, 0, 0, cur, 5, 3, 16, 16, limit)
+        assert limit <= got <= exact  # stopped early: a partial sum that already reaches the limit

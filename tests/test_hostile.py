@@ -31,8 +31,9 @@ from codec_select import (
     VideoOpenError,
     select_patches,
 )
+from codec_select.decode.container import probe
+from codec_select.decode.pixels import read_frames
 from codec_select.decode.plan import plan_stream
-from codec_select.decode.video import probe, read_frames
 from codec_select.selection import NUM_SLOTS
 
 # ---------------------------------------------------------------------------------------------------------------

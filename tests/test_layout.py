@@ -4,10 +4,12 @@ from another module, so the folder list shows the data flow and every module can
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
-import codec_select
 import codec_select.kernels
+
+import codec_select
 
 PACKAGE = Path(codec_select.__file__).resolve().parent
 KERNELS = Path(codec_select.kernels.__file__).resolve().parent
@@ -87,3 +89,37 @@ def test_no_import_cycles():
         if node not in state:
             visit(node)
     assert not cycles, "\n".join(cycles)
+
+
+MAX_LINES = 420
+"""One job per module: about 400 lines at most (a little slack for a docstring that grows)."""
+
+
+def test_modules_stay_small():
+    big = {name: n for name, path in _modules().items()
+           if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not big, f"modules over {MAX_LINES} lines: {big}"
+
+
+def test_one_decoder():
+    """Only the decode layer opens a decoder: everything else reads frames through ``decode.reader.Reader`` (the
+    benchmark's plain-PyAV floor aside, which measures PyAV itself)."""
+    allowed = {"codec_select.decode.reader", "codec_select.decode.container", "codec_select.eval.timing",
+               "codec_select.eval.bench"}
+    bad = []
+    for name, path in _modules().items():
+        text = path.read_text(encoding="utf-8")
+        if name not in allowed and re.search(r"\b(packet|container|c|s|stream)\.decode\(", text):
+            bad.append(name)
+    assert not bad, f"modules decoding outside codec_select.decode: {bad}"
+
+
+def test_benchmarks_import_the_installed_package():
+    """Benchmarks measure what users install: no checkout root or tests/ folder put on sys.path."""
+    root = PACKAGE.parent
+    bad = []
+    for path in sorted((root / "benchmarks").glob("*.py")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "sys.path" in line and ("tests" in line or "parents[1]" in line or "ROOT" in line):
+                bad.append(f"{path.name}: {line.strip()}")
+    assert not bad, "\n".join(bad)

@@ -22,7 +22,7 @@ from codec_select.export.llava import (
 
 
 def _all_frames_rgb(path) -> list[np.ndarray]:
-    """Every frame in display order, decoded here with plain PyAV (independent of codec_select.decode.video)."""
+    """Every frame in display order, decoded here with plain PyAV (independent of codec_select.decode)."""
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 

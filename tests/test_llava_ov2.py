@@ -15,7 +15,7 @@ import pytest
 from conftest import SHARED_VIDEOS, shared_videos
 
 from codec_select.cli import main
-from codec_select.decode.video import read_frames
+from codec_select.decode.pixels import read_frames
 from codec_select.export.llava_ov2 import prepare_llava_ov2
 from codec_select.export.ov2_blocks import group_budget, pack_group, render_canvases, select_blocks
 from codec_select.export.ov2_frames import avoid_keyframes, fixed_groups, frame_is_bad, sample_frame_ids

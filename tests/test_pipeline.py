@@ -15,7 +15,8 @@ from safetensors import safe_open  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 from codec_select import select_patches, slot_frames  # noqa: E402
-from codec_select.decode.video import probe, read_frames  # noqa: E402
+from codec_select.decode.container import probe
+from codec_select.decode.pixels import read_frames
 from codec_select.encoder import OneVisionEncoderConfig, OneVisionEncoderModel, load_encoder  # noqa: E402
 from codec_select.encoder.pipeline import (  # noqa: E402
     build_mosaic,

@@ -36,7 +36,6 @@ from codec_select.export import read_reference, write_reference
 from codec_select.recipes.ap import ap_select, fit_camera_motion
 from codec_select.recipes.energy import letterbox
 from codec_select.recipes.select import agreement, get_recipe, reference_frame_ids, run_recipe, stage1_order
-from codec_select.recipes.sources import emulation_available
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 XWB = SHARED / "videos" / "ytb_XwB-dkS5BVM.mp4"
@@ -314,7 +313,6 @@ def test_stage1_writer_keeps_reference_order(mv_only, tmp_path):
 
 
 @needs_xwb
-@pytest.mark.skipif(not emulation_available(), reason="codec_select.recipes.emulate is not installed")
 def test_stage1_emulated_agreement():
     sel = select_patches(XWB, recipe="onevision-stage1")
     assert sel.options["residual"] == "emulated" and sel.signals == "codec-mv"

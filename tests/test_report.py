@@ -20,9 +20,9 @@ from conftest import shared_videos
 from codec_select import DecodeError, PartialVideoError, Selection, SelectionReport, select_patches
 from codec_select.batch import run_batch
 from codec_select.cli import main
-from codec_select.decode.pixels import slot_frames
+from codec_select.decode.container import probe
+from codec_select.decode.pixels import read_frames, slot_frames
 from codec_select.decode.timeline import read_timeline
-from codec_select.decode.video import probe, read_frames
 from codec_select.report import FRAME_SHARE
 
 W, H, BLOCK, BITS = 128, 96, 16, 16
@@ -320,3 +320,40 @@ def test_cli_select_warns_about_a_partial_video(damaged_clips, capsys):
     assert main(["select", str(damaged_clips["whole.mkv"]), "--budget", "1024", "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["report"]["partial"] is False and "warning" not in err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Consumers read the slot frames through the one pixel reader
+
+
+@pytest.mark.parametrize("mode", ["full", "windowed"])
+def test_consumers_show_the_scored_frames(clips, truth, monkeypatch, mode):
+    """Encoding, the LLaVA mosaic and viz all get their pixels from ``slot_frames``, by timestamp: on a VFR clip
+    with a window, every frame a consumer asks for carries the index the selection names for that slot."""
+    pytest.importorskip("torch")
+    import codec_select.decode.pixels as pixels_module
+    import codec_select.encoder.pipeline as pipeline
+    import codec_select.export.llava as llava
+    import codec_select.viz as viz
+
+    sel = select_patches(clips["vfr.mkv"], budget=1024, mode=mode, start=1.3, end=7.7)
+    seen: dict[str, list[int]] = {}
+
+    def recording(name):
+        def read(selection, *, canvas=True, slots=None, luma=False):
+            slots_used = np.arange(64) if slots is None else np.asarray(slots).reshape(-1)
+            raw = pixels_module.slot_frames(selection, canvas=False, slots=slots_used, luma=True)
+            seen[name] = [pixel_index(img) - int(selection.frame_ids[k] + selection.report.frame_offset)
+                          for img, k in zip(raw, slots_used.tolist())]
+            return pixels_module.slot_frames(selection, canvas=canvas, slots=slots, luma=luma)
+        return read
+
+    for name, module in (("encode", pipeline), ("llava", llava), ("viz", viz)):
+        monkeypatch.setattr(module, "slot_frames", recording(name))
+    mosaic, _ = pipeline.encoder_inputs(sel, patch_size=None)
+    images = llava.mosaic_images(sel)
+    drawn = viz.render(sel, panels=("frame",))
+    assert set(seen) == {"encode", "llava", "viz"}, "every consumer reads through slot_frames"
+    for name, offsets in seen.items():
+        assert offsets and all(d == 0 for d in offsets), f"{name} was shown other frames than the scored ones"
+    assert mosaic.shape[2] == images.shape[0] and drawn.shape[0] == 64

@@ -186,3 +186,37 @@ def test_bad_options_are_value_errors(square_clip):
         select_patches(path, budget=10)
     with pytest.raises(ValueError, match="Invalid budget"):
         select_patches(path, budget=10**7)
+
+
+@pytest.mark.parametrize("accumulate", [True, False])
+def test_slot_frames_known_in_advance_cut_work_not_bytes(accumulate, monkeypatch):
+    """With the packet timeline (mode="auto") the slot frames are known before decoding: only they get thumbnails
+    (and, without accumulation, energy). The selection is byte for byte the one of a pass that scores every frame
+    (mode="full" plans nothing)."""
+    import codec_select.signals as signals
+
+    calls = {"means": 0, "residual": 0}
+    means, residual = signals.block_means, signals.mc_residual
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(signals, "block_means", counted("means", means))
+    monkeypatch.setattr(signals, "mc_residual", counted("residual", residual))
+    video = codec_select.sample_video()
+    planned = select_patches(video, accumulate=accumulate)
+    cut = dict(calls)
+    calls.update(means=0, residual=0)
+    every = select_patches(video, accumulate=accumulate, mode="full")
+    assert planned.mode == every.mode == "full"
+    np.testing.assert_array_equal(planned.visible_indices, every.visible_indices)
+    np.testing.assert_array_equal(planned.thumbnails, every.thumbnails)
+    np.testing.assert_array_equal(planned.scores, every.scores)
+    assert calls["means"] == every.num_frames and cut["means"] <= 64
+    if accumulate:
+        assert cut["residual"] == calls["residual"]
+    else:
+        assert cut["residual"] < 64 < calls["residual"]

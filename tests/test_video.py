@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from conftest import SHARED_VIDEOS
 
-from codec_select.decode.video import iter_frames, probe, read_frames
+from codec_select.decode.container import probe
+from codec_select.decode.pixels import read_frames
+from codec_select.decode.reader import iter_frames
 
 
 def _mv_digest(path, **kw) -> str:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from codec_select import Selection, make_geometry, select_patches, slot_frames, viz
 from codec_select.cli import main
-from codec_select.decode.video import read_frames
+from codec_select.decode.pixels import read_frames
 from codec_select.select import frame_grid
 
 

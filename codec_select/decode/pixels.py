@@ -10,12 +10,17 @@ whose frames carry no timestamps (raw elementary streams) fall back to display-o
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from ..errors import DecodeError
 from ..selection import NUM_SLOTS, Selection
-from .video import read_frames
+from .container import open_container, upright
+from .frames import luma_plane
+from .reader import Reader, frames_array
 
-__all__ = ["slot_frames"]
+__all__ = ["slot_frames", "read_frames"]
 
 
 def slot_frames(
@@ -63,8 +68,6 @@ def _decode(selection: Selection, ids: np.ndarray, stamps: np.ndarray, *, rgb: b
 
 def _packets_have_timestamps(path: str) -> bool:
     """Whether the first video packet carries a presentation timestamp (a raw H.264/MPEG stream's do not)."""
-    from .video import open_container
-
     container, stream = open_container(path)
     try:
         for packet in container.demux(stream):
@@ -75,3 +78,75 @@ def _packets_have_timestamps(path: str) -> bool:
         return False
     finally:
         container.close()
+
+
+def read_frames(
+    path: str | os.PathLike, frame_ids: np.ndarray, *, rgb: bool = True, rotation: int | None = None,
+    timestamps: np.ndarray | None = None,
+) -> np.ndarray:
+    """Decode the frames at display-order indices ``frame_ids`` (repeats allowed) and return them upright.
+
+    ``timestamps`` (seconds, one per id, e.g. ``Selection.timestamps``): find each frame by its presentation time
+    instead of by counting decoded frames, so the same frame comes back whatever a decoder drops around damaged
+    packets. A frame that does not decode raises :class:`~codec_select.errors.DecodeError`; no neighbour is ever
+    shown in its place. (Frame threads drop frames next to a damaged stretch that slice threads, which the
+    selector's decode uses, keep: frames missing from the fast frame-threaded pass are decoded again that way.)
+
+    Returns uint8 ``[len(frame_ids), H, W, 3]`` (RGB) or ``[len(frame_ids), H, W]`` (luma).
+    """
+    frame_ids = np.asarray(frame_ids, dtype=np.int64)
+    stamps = None
+    if timestamps is not None:
+        stamps = np.asarray(timestamps, dtype=np.float64)
+        if stamps.shape != frame_ids.shape:
+            raise ValueError("timestamps must match frame_ids one to one.")
+    wanted = set(frame_ids.tolist())
+    got: dict[int, np.ndarray] = {}
+    decoded = 0
+    rot = [rotation]
+    for thread_type in ("AUTO", "SLICE"):
+        if stamps is None:
+            got.clear()  # counted frames: one pass's numbering only (the passes may drop different frames)
+        with Reader(path, thread_type=thread_type) as reader:
+            by_pts = None
+            if stamps is not None:
+                if not reader.time_base:
+                    raise DecodeError(f"{reader.path}: the stream has no time base; read frames by index instead.")
+                by_pts = {round(t / reader.time_base): int(i) for t, i in zip(stamps.tolist(), frame_ids.tolist())
+                          if i not in got}
+            decoded = _read_pass(reader, wanted - set(got), by_pts, rgb, rot, got)
+        if not wanted - set(got):
+            break
+    missing = sorted(wanted - set(got))
+    if missing:
+        # Never a neighbour in place of a frame that is not there: the caller would show other pixels than it scored.
+        shown = ", ".join(str(m) for m in missing[:8]) + (", ..." if len(missing) > 8 else "")
+        raise DecodeError(
+            f"{os.fspath(path)}: {len(missing)} requested frame(s) did not decode (display-order index {shown}; "
+            f"{decoded} frames decoded). The file is truncated or corrupt, or the ids do not belong to this file."
+        )
+    order = sorted(got)
+    stacked = frames_array([got[i] for i in order])  # a resolution change mid-stream: the first frame's size
+    row = {key: n for n, key in enumerate(order)}
+    return stacked[[row[int(i)] for i in frame_ids]]
+
+
+def _read_pass(reader: Reader, wanted: set[int], by_pts: dict[int, int] | None, rgb: bool, rot: list,
+               got: dict[int, np.ndarray]) -> int:
+    """One decode from the start: put the wanted frames (by display-order count, or by pts when ``by_pts``) in
+    ``got``; stop after the last one. Returns the frames decoded."""
+    last = max(wanted) if wanted else -1
+    last_pts = max(by_pts) if by_pts else None
+    if by_pts is not None and not by_pts:
+        return 0
+    index = 0
+    for _, frame in reader:
+        key = index if by_pts is None else by_pts.get(frame.pts) if frame.pts is not None else None
+        if key is not None and key in wanted and key not in got:
+            if rot[0] is None:
+                rot[0] = round(frame.rotation or 0)
+            got[key] = upright(frame.to_ndarray(format="rgb24") if rgb else luma_plane(frame), rot[0])
+        index += 1
+        if index > last if by_pts is None else frame.pts is not None and frame.pts >= last_pts:
+            break
+    return index  # a damaged tail ends the pass early: the caller reports what is missing

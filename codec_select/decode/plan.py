@@ -16,8 +16,8 @@ import numpy as np
 
 from ..selection import NUM_SLOTS
 from ..signals import LOOKAHEAD
+from .container import VideoInfo, open_container
 from .timeline import Timeline, read_timeline
-from .video import VideoInfo, open_container
 
 __all__ = ["MODES", "WINDOW", "StreamPlan", "choose_mode", "plan_stream"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .video import open_container
+from .container import open_container
 
 __all__ = ["Timeline", "read_timeline", "window_offset"]
 

@@ -34,7 +34,6 @@ import os
 import time
 from dataclasses import dataclass
 
-import av
 import numpy as np
 
 from .._worker import Consumer
@@ -43,16 +42,10 @@ from ..geometry import Geometry
 from ..kernels import block_means
 from ..selection import NUM_SLOTS, frame_grid
 from ..signals import LOOKAHEAD, THUMB_BLOCK, CanvasPooler, FrameScorer
+from .container import VideoInfo
+from .frames import DecodedFrame
 from .plan import WINDOW, StreamPlan
-from .video import (
-    MV_CODECS,
-    DecodedFrame,
-    VideoInfo,
-    luma_plane,
-    motion_vector_fields,
-    open_container,
-    picture_type,
-)
+from .reader import Reader
 
 __all__ = ["WindowedScores", "select_windowed", "windowed_scores"]
 
@@ -86,59 +79,36 @@ class WindowedScores:
     """Why the stream ended before the planned N (a truncated file, a damaged tail); empty otherwise."""
 
 
-class _Reader:
-    """Decodes the first video stream from wherever the last seek put it; frames before ``preroll_until`` are
-    handed out without their pixels being read (and non-reference ones are skipped by the decoder)."""
+class _Cursor:
+    """A :class:`~codec_select.decode.reader.Reader` that knows frame indices: each decoded frame's display-order
+    index in the plan (exact from the timeline, else estimated at the mean rate), where the decoder stands, and how
+    to get back before a window (seek by timestamp, or reopen where the index is damaged)."""
 
     def __init__(self, path: str, *, want_mvs: bool, fast: bool, plan: StreamPlan, threads: int = 0) -> None:
-        self.path = path
-        self.threads = threads
-        self.want_mvs, self.fast = want_mvs, fast
         self.plan = plan
         self.t0 = plan.t0
         self.calibrate = plan.from_stream_start
-        self.preroll_until = -math.inf
-        self.errors = 0
-        self.failed: set = set()
-        """Timestamps of the packets that failed to decode (a set: windows that overlap decode some twice)."""
-        self.tail_error = ""
-        self.corrupt = 0
-        self.decoded = 0
-        self.seeks = 0
+        self.reader = Reader(path, export_mvs=want_mvs, fast=fast, threads=threads, frame_step=1.0 / plan.fps)
         self.can_seek = True
         self.max_index = -1
-        self._open()
+        self._restart()
 
-    def _open(self) -> None:
-        """Open (or reopen) the file at its start."""
-        self.container, self.stream = open_container(self.path)
-        cc = self.stream.codec_context
-        self.want_mvs = self.want_mvs and cc.name in MV_CODECS
-        options = {}
-        if self.want_mvs:
-            options["flags2"] = "+export_mvs"
-            self.stream.thread_type = "SLICE"  # frame threads scramble B-frame vectors run to run (video.py)
-        else:
-            self.stream.thread_type = "AUTO"
-        if self.fast:
-            options["skip_loop_filter"] = "all"
-        cc.options = options
-        if self.threads:
-            cc.thread_count = self.threads
-        self.cc = cc
-        self.tb = float(self.stream.time_base) if self.stream.time_base is not None else 0.0
-        self.eof = False
-        self._skipping = False
-        self._frames = self._generate()
-        first = self.stream.start_time
-        first = float(first * self.stream.time_base) if first is not None and self.tb else self.t0
-        self.position: int | None = self.index_of(first) - 1
+    def _restart(self) -> None:
+        self.reader.first_time = self.t0
+        first = self.reader.start_time
+        self.position: int | None = self.index_of(self.t0 if first is None else first) - 1
         """Index of the last frame handed out; None right after a seek (the decoder sits at a key frame)."""
         self.fresh = True
         """No frame handed out since the last seek."""
+        self.eof = False
 
-    def close(self) -> None:
-        self.container.close()
+    @property
+    def preroll_until(self) -> float:
+        return self.reader.skip_nonref_before + 1.5 / self.plan.fps
+
+    @preroll_until.setter
+    def preroll_until(self, t: float) -> None:
+        self.reader.skip_nonref_before = t - 1.5 / self.plan.fps  # margin: a frame's own time may round down
 
     def index_of(self, t: float) -> int:
         """Index in the window (frame 0 = the plan's first frame) of the frame shown at ``t``: exact from the
@@ -162,84 +132,40 @@ class _Reader:
     def seek(self, index: int) -> None:
         """Position the decoder at the key frame at or before frame ``index``. Where the container cannot seek
         (a damaged index), go back by reopening the file and decode on from its start instead."""
-        self.seeks += 1
         if self.can_seek:
-            target = self.time_of(index) - 0.5 / self.plan.fps
-            try:
-                self.container.seek(max(0, int(math.floor(target / self.tb))) if self.tb else 0, stream=self.stream,
-                                    backward=True, any_frame=False)
-            except (av.error.FFmpegError, OverflowError, ValueError):
-                self.can_seek = False
-            else:
-                self._frames = self._generate()
+            if self.reader.seek(self.time_of(index) - 0.5 / self.plan.fps):
+                self.reader.first_time = self.t0
                 self.eof = False
                 self.position = None
                 self.fresh = True
                 return
+            self.can_seek = False
+        else:
+            self.reader.seeks += 1
         if self.position is not None and self.position < index - 1 and not self.eof:
             return  # forward: decoding on gets there
-        self.container.close()
-        self._open()
-
-    def _set_skip(self, skip: bool) -> None:
-        if skip != self._skipping:
-            self.cc.skip_frame = "NONREF" if skip else "DEFAULT"
-            self._skipping = skip
-
-    def _generate(self):
-        margin = 1.5 / self.plan.fps
-        last_t = math.nan
-        for packet in self.container.demux(self.stream):
-            if packet.pts is not None and self.tb:
-                self._set_skip(packet.pts * self.tb < self.preroll_until - margin)
-            else:
-                self._set_skip(False)
-            try:
-                frames = packet.decode()
-            except (av.error.InvalidDataError, av.error.FFmpegError):
-                self.errors += 1
-                self.failed.add(packet.pts if packet.pts is not None else ("pos", packet.pos, len(self.failed)))
-                if self.errors > 1000:
-                    raise DecodeError(f"{self.path}: too many decode errors. The stream is corrupt; re-encode it.")
-                continue
-            for frame in frames:
-                self.decoded += 1
-                self.corrupt += bool(getattr(frame, "is_corrupt", False))
-                if frame.pts is not None and self.tb:
-                    t = float(frame.pts * self.tb)
-                else:
-                    t = (last_t + 1.0 / self.plan.fps) if last_t == last_t else self.t0
-                last_t = t
-                yield t, frame
+        skip = self.reader.skip_nonref_before
+        self.reader.reopen()
+        self.reader.skip_nonref_before = skip
+        self._restart()
 
     def next(self) -> tuple[int, float, object] | None:
         """The next frame in display order as ``(index, time, av_frame)``, or None at the end of the stream."""
         if self.eof:
             return None
         try:
-            t, frame = next(self._frames)
+            t, frame = next(self.reader)
         except StopIteration:
-            self.eof = True
-            return None
-        except av.error.FFmpegError as exc:  # a damaged tail: keep what decoded
-            self.errors += 1
-            self.tail_error = f"decoding stopped on an error ({type(exc).__name__}: {exc})"
             self.eof = True
             return None
         if self.calibrate:  # frame 0 is the first frame that decodes (AVI and others start their pts at 1)
             self.t0, self.calibrate = t, False
+            self.reader.first_time = t
         index = self.index_of(t)
         self.position = index
         self.fresh = False
         self.max_index = max(self.max_index, index)
         return index, t, frame
-
-    def to_decoded(self, index: int, t: float, frame) -> DecodedFrame:
-        return DecodedFrame(
-            index=index, time=t, pict_type=picture_type(frame), key_frame=bool(frame.key_frame), luma=luma_plane(frame),
-            mvs=motion_vector_fields(frame) if self.want_mvs else None, packet_size=0,
-            corrupt=bool(getattr(frame, "is_corrupt", False)),
-        )
 
 
 @dataclass
@@ -338,7 +264,7 @@ def windowed_scores(
         times[item.slot] = frames[target_local].time
         shown_ids[item.slot] = frames[target_local].index
 
-    reader = _Reader(path, want_mvs=not estimated, fast=fast_decode, plan=plan, threads=decode_threads)
+    cursor = _Cursor(path, want_mvs=not estimated, fast=fast_decode, plan=plan, threads=decode_threads)
     # Bounded: one window scoring, two queued, one decoding.
     scoring = Consumer(score_window, name="codec-select-window", maxsize=2)
     t_start = time.perf_counter()
@@ -358,19 +284,19 @@ def windowed_scores(
             lo = target if k == 0 else max(target - window, int(frame_ids[k - 1]))
             hi = target + (LOOKAHEAD if k else 0)
             frames = [f for f in carry if lo <= f.index <= hi]
-            pos = reader.position
+            pos = cursor.position
             if not any(f.index <= lo for f in frames) and pos is not None and (
                 (pos >= lo and not frames)  # the decoder is past the window (the grid was re-aimed): go back
-                or (pos < lo - 1 and _should_seek(reader, lo, keys, plan))
+                or (pos < lo - 1 and _should_seek(cursor, lo, keys, plan))
             ):
-                reader.seek(lo)
+                cursor.seek(lo)
                 frames = []
-            reader.preroll_until = reader.time_of(lo)
+            cursor.preroll_until = cursor.time_of(lo)
             retries = 0
             overflow = None
-            while not reader.eof and (not frames or frames[-1].index < hi):
-                fresh = reader.fresh and reader.seeks > 0
-                got = reader.next()
+            while not cursor.eof and (not frames or frames[-1].index < hi):
+                fresh = cursor.fresh and cursor.reader.seeks > 0
+                got = cursor.next()
                 if got is None:
                     break
                 index, t, frame = got
@@ -380,11 +306,11 @@ def windowed_scores(
                 if fresh and not frames and index > lo + window // 2 and lo > 0 and retries < 3:
                     # The seek landed after the window (a sparse index): back off and try again.
                     retries += 1
-                    reader.seek(max(lo - int(round(plan.fps * 4**retries)), 0))
+                    cursor.seek(max(lo - int(round(plan.fps * 4**retries)), 0))
                     continue
                 if frames and index < frames[-1].index:  # out-of-order timestamps: keep display order
                     continue
-                f = reader.to_decoded(index, t, frame)
+                f = cursor.reader.to_decoded(index, t, frame)
                 if index > hi:
                     if k == 0 and not frames:  # slot 0 shows the first frame there is
                         frames.append(f)
@@ -392,15 +318,15 @@ def windowed_scores(
                         overflow = f
                     break
                 frames.append(f)
-            if reader.eof and 0 <= reader.max_index < target and not redo:
+            if cursor.eof and 0 <= cursor.max_index < target and not redo:
                 # N was over-estimated (a truncated file, a header that lies): the stream ends before this slot.
-                truncated_at = reader.max_index + 1
+                truncated_at = cursor.max_index + 1
                 shown = [f.index for f in frames if f.index <= target]
                 if shown:  # this slot shows the last frames there are; later slots repeat it
                     frame_ids[k:] = target = shown[-1]
                 else:  # spread the rest of the grid over what is left after the previous slot, then redo this one
                     prev = int(frame_ids[k - 1]) if k else 0
-                    end_index = max(reader.max_index, prev)
+                    end_index = max(cursor.max_index, prev)
                     frame_ids[k:] = np.floor(np.linspace(prev, end_index, NUM_SLOTS - k + 1))[1:].astype(np.int64)
                     carry = (carry + frames)[-keep:]
                     redo = True
@@ -419,7 +345,7 @@ def windowed_scores(
             redo = False
     finally:
         scoring.close()
-        reader.close()
+        cursor.reader.close()
     if scoring.error is not None:
         raise scoring.error
     # A slot's identity is the frame it shows: where the slot frame itself did not decode (a damaged packet), the
@@ -428,27 +354,28 @@ def windowed_scores(
     for k in repeats:
         thumbs[k], times[k] = thumbs[k - 1], times[k - 1]
         frame_ids[k] = frame_ids[k - 1]
-    stopped = reader.tail_error
+    stopped = cursor.reader.tail_error
     if truncated_at and not stopped:
         stopped = f"the stream ended after {truncated_at} of the {plan.num_frames} frames planned"
     return WindowedScores(
         scores=scores, thumbnails=thumbs, frame_ids=frame_ids.astype(np.int64), timestamps=times,
         num_frames=truncated_at or plan.num_frames, frames_with_mvs=int(stats["mvs"]),
-        damaged=int(reader.errors + reader.corrupt), decoded=reader.decoded, seeks=reader.seeks,
+        damaged=int(cursor.reader.decode_errors + cursor.reader.corrupt_frames),
+        decoded=cursor.reader.frames_decoded, seeks=cursor.reader.seeks,
         timings={"decode": time.perf_counter() - t_start, "signals": scoring.seconds},
-        failed_packets=len(reader.failed), stopped_early=stopped,
+        failed_packets=len(cursor.reader.failed_at), stopped_early=stopped,
     )
 
 
-def _should_seek(reader: _Reader, lo: int, keys: np.ndarray, plan: StreamPlan) -> bool:
+def _should_seek(cursor: _Cursor, lo: int, keys: np.ndarray, plan: StreamPlan) -> bool:
     """Seek when the key frame before the window lies past where the decoder is now (decoding on would cost more)."""
-    here = reader.position if reader.position is not None else -1
+    here = cursor.position if cursor.position is not None else -1
     if keys.size:
-        t_lo = reader.time_of(lo)
+        t_lo = cursor.time_of(lo)
         pos = int(np.searchsorted(keys, t_lo + 0.5 / plan.fps, side="right")) - 1
         if pos < 0:
             return False
-        return reader.index_of(float(keys[pos])) > here + 1
+        return cursor.index_of(float(keys[pos])) > here + 1
     return lo - here > plan.gop
 
 

@@ -7,7 +7,7 @@ Public API::
     out = model(pixel_values, visible_indices=idx)          # last_hidden_state [B, K, 1024], pooler_output [B, 1024]
 
 Names resolve lazily, so ``import codec_select.encoder`` (and the CLI that imports ``codec_select.encoder._cli``)
-does not import torch. Accessing any model name imports :mod:`.modeling`, which also registers
+does not import torch. Accessing any model name (the config included) imports :mod:`.modeling`, which also registers
 ``model_type="onevision_encoder"`` with transformers' ``AutoConfig``/``AutoModel``.
 """
 
@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    # The config is defined in .configuration but resolved through .modeling, so that using it registers
+    # the Auto classes as before (``AutoConfig.from_pretrained`` on a published config then works).
     "OneVisionEncoderConfig": ".modeling",
     "OneVisionEncoderModel": ".modeling",
     "OneVisionEncoderPackedOutput": ".modeling",

@@ -21,7 +21,8 @@ import torch
 
 from ..eval.timing import bench
 from .attention import resolve_attn_implementation
-from .modeling import OneVisionEncoderConfig, OneVisionEncoderModel
+from .configuration import OneVisionEncoderConfig
+from .modeling import OneVisionEncoderModel
 
 __all__ = ["CONFIGS", "encoder_benchmark", "codec_like_indices"]
 

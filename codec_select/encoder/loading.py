@@ -14,7 +14,8 @@ import torch
 
 from ._hub import DEFAULT_MODEL_ID, WeightsNotFoundError, resolve_checkpoint_dir, weight_files
 from .attention import resolve_attn_implementation
-from .modeling import OneVisionEncoderConfig, OneVisionEncoderModel, checkpoint_filter_fn
+from .configuration import OneVisionEncoderConfig
+from .modeling import OneVisionEncoderModel, checkpoint_filter_fn
 
 __all__ = ["load_encoder", "count_parameters", "resolve_dtype"]
 

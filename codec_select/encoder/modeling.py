@@ -1,15 +1,13 @@
 """OneVision-Encoder (ViT-L/14 with a 3D RoPE over a 64-frame grid) in plain PyTorch, loadable without remote code.
 
-Top to bottom: config → modules (embeddings, rotary, attention, MLP, layer, encoder, pooling head) → model →
-:func:`checkpoint_filter_fn`; :mod:`.loading` reads the weights. Submodules carry the published checkpoint's
-names, so its ``model.safetensors`` loads with ``strict=True`` and no renaming.
+Top to bottom: modules (embeddings, attention, MLP, layer, encoder, pooling head) → model →
+:func:`checkpoint_filter_fn`. The config lives in :mod:`.configuration`, the RoPE in :mod:`.rope`, the attention
+backends in :mod:`.attention`; :mod:`.loading` reads the weights. Submodules carry the published checkpoint's names,
+so its ``model.safetensors`` loads with ``strict=True`` and no renaming.
 
 Behaviour kept exactly as trained (do not "fix"):
 
-- RoPE: per head, ``half = head_dim/2`` angle slots split 4:6:6 between t, h, w with ``inv = θ^(−k/n)`` per axis
-  (n = 8, 12, 12 for head_dim 64); angles ``F = [f, f]`` (half-split layout) but rotated in *interleaved* pairs
-  ``(x[2i], x[2i+1]) → (−x[2i+1], x[2i])``, so each pair turns by two different angles. t lives on a 64-slot grid
-  (``rope_temporal_size``) for video input, on a 1-slot grid for images.
+- RoPE on q and k with the 4:6:6 t/h/w split, rotated in interleaved pairs (details in :mod:`.rope`).
 - Tokens are t-major, then h, then w; no class token, no absolute position embedding; ``layernorm_pre`` before the
   blocks, ``layernorm_post`` + an attention-pooling head (RMSNorm inside) after them.
 - ``visible_indices`` with fewer entries than the clip's patches gathers those tokens (*sparse mode*); with as many
@@ -18,10 +16,8 @@ Behaviour kept exactly as trained (do not "fix"):
 - ``hidden_states``: the input of every block (after pre-norm and gather) plus the last block's output before
   ``layernorm_post`` (num_hidden_layers + 1 tensors).
 
-Departures that change no trained behaviour: RoPE angles and the rotation are computed in float32 whatever the
-model dtype; the frequencies are computed on the fly, not stored in (non-persistent) buffers, so ``.to(bfloat16)``
-cannot round them and meta-device loading cannot leave them uninitialised; attention runs on packed sequences with
-SDPA by default (see :mod:`.attention`).
+Departures that change no trained behaviour: RoPE in float32 without stored buffers (see :mod:`.rope`); attention
+runs on packed sequences with SDPA by default (see :mod:`.attention`).
 """
 
 from __future__ import annotations
@@ -32,16 +28,17 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from .._packing import PackedSeqs, gather_rope, rope_positions_thw
 from .attention import ATTENTION_BACKENDS, resolve_attn_implementation
+from .configuration import OneVisionEncoderConfig, check_config
+from .rope import VideoRotaryEmbedding, apply_video_rope
 
 __all__ = [
-    "OneVisionEncoderConfig",
     "OneVisionEncoderModel",
     "OneVisionEncoderPackedOutput",
     "checkpoint_filter_fn",
@@ -49,62 +46,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("codec_select.encoder")
-
-
-class OneVisionEncoderConfig(PretrainedConfig):
-    """Hyper-parameters of OneVision-Encoder; accepts the published ``config.json`` (defaults = the large model)."""
-
-    model_type = "onevision_encoder"
-
-    def __init__(
-        self,
-        hidden_size: int = 1024,
-        intermediate_size: int = 4096,
-        num_hidden_layers: int = 24,
-        num_attention_heads: int = 16,
-        num_channels: int = 3,
-        image_size: int = 448,
-        patch_size: int = 14,
-        hidden_act: str = "gelu",
-        layer_norm_eps: float = 1e-6,
-        layer_norm_type: str = "layer_norm",
-        attention_dropout: float = 0.0,
-        initializer_range: float = 0.02,
-        rope_theta: float = 10000.0,
-        rope_temporal_size: int | None = 64,
-        use_head: bool = True,
-        **kwargs,
-    ):
-        self.hidden_size = hidden_size
-        self.intermediate_size = intermediate_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.num_channels = num_channels
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.hidden_act = hidden_act
-        self.layer_norm_eps = layer_norm_eps
-        self.layer_norm_type = layer_norm_type
-        self.attention_dropout = attention_dropout
-        self.initializer_range = initializer_range
-        self.rope_theta = rope_theta
-        self.rope_temporal_size = rope_temporal_size
-        self.use_head = use_head
-        super().__init__(**kwargs)
-
-
-def _check_config(config: OneVisionEncoderConfig) -> None:
-    if config.hidden_size % config.num_attention_heads:
-        raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
-                         f"{config.num_attention_heads}.")
-    half = config.hidden_size // config.num_attention_heads // 2
-    if half % 16:
-        raise ValueError(f"head_dim {2 * half} must be a multiple of 32 for the 4:6:6 RoPE split (64 in every "
-                         "published size); choose hidden_size / num_attention_heads accordingly.")
-    if config.layer_norm_type not in ("layer_norm", "rms_norm"):
-        raise ValueError(
-            f"Invalid layer_norm_type ({config.layer_norm_type!r}). Supported values are layer_norm, rms_norm."
-        )
 
 
 def _norm(config: OneVisionEncoderConfig) -> nn.Module:
@@ -127,40 +68,6 @@ class OneVisionEncoderEmbeddings(nn.Module):
         frames = pixel_values.transpose(1, 2).reshape(b * t, c, h, w).to(self.patch_embedding.weight.dtype)
         x = self.patch_embedding(frames)  # [B·T, D, Hp, Wp]
         return x.flatten(2).transpose(1, 2).reshape(b, -1, x.shape[1])
-
-
-class VideoRotaryEmbedding(nn.Module):
-    """The 4:6:6 frequencies of the 3D RoPE (``inv_freq_{t,h,w}`` in the reference, which keeps them in
-    non-persistent buffers; here they are computed in float32 on first use and cached per device)."""
-
-    def __init__(self, config: OneVisionEncoderConfig):
-        super().__init__()
-        unit = config.hidden_size // config.num_attention_heads // 2 // 16
-        self.sizes = (4 * unit, 6 * unit, 6 * unit)
-        self.theta = float(config.rope_theta)
-        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-
-    def inv_freqs(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(inv_t, inv_h, inv_w)``, float32, ``θ^(−k/n)`` for k = 0..n−1 on each axis."""
-        key = str(device)
-        if key not in self._cache:
-            freqs = tuple(
-                1.0 / (self.theta ** (torch.arange(n, dtype=torch.float32, device="cpu") / n)) for n in self.sizes
-            )
-            self._cache[key] = tuple(f.to(device) for f in freqs)
-        return self._cache[key]
-
-
-def _rotate_pairs(x: torch.Tensor) -> torch.Tensor:
-    """Interleaved rotation: ``out[2i] = −x[2i+1]``, ``out[2i+1] = x[2i]``."""
-    pairs = x.unflatten(-1, (-1, 2))
-    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-
-
-def apply_video_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """``x·cos + R(x)·sin`` in float32 (``x [N, H, Dh]``, ``cos``/``sin`` ``[N, 1, Dh]`` from angles ``[f, f]``)."""
-    xf = x.float()
-    return (xf * cos + _rotate_pairs(xf) * sin).to(x.dtype)
 
 
 class OneVisionEncoderAttention(nn.Module):
@@ -323,7 +230,7 @@ class OneVisionEncoderModel(OneVisionEncoderPreTrainedModel):
 
     def __init__(self, config: OneVisionEncoderConfig):
         super().__init__(config)
-        _check_config(config)
+        check_config(config)
         self.embeddings = OneVisionEncoderEmbeddings(config)
         self.layernorm_pre = _norm(config)
         self.encoder = OneVisionEncoderEncoder(config)

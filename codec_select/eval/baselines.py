@@ -36,7 +36,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..decode.video import luma_plane, open_container, probe
+from ..decode.container import probe
+from ..decode.frames import luma_plane
+from ..decode.reader import Reader
 from ..geometry import Geometry, make_geometry
 from ..kernels import block_means, refresh_drift_select
 from ..policies import apply_policy
@@ -97,20 +99,14 @@ def slot_thumbnails(path: str | os.PathLike, geometry: str, *, fast: bool = True
     wanted = set(ids.tolist())
     last = int(ids[-1])
     means: dict[int, np.ndarray] = {}
-    container, stream = open_container(path)
-    stream.thread_type = "AUTO"
-    if fast:
-        stream.codec_context.options = {"skip_loop_filter": "all"}
     index = 0
-    try:
-        for frame in container.decode(stream):
+    with Reader(path, fast=fast) as reader:
+        for _, frame in reader:
             if index in wanted:
                 means[index] = block_means(luma_plane(frame), THUMB_BLOCK, 2)
             index += 1
             if index > last:
                 break
-    finally:
-        container.close()
     if not means:
         raise ValueError(f"{path}: no slot frame decoded.")
     fallback = means[max(means)]  # the container over-counted: the missing tail shows the last decoded frame

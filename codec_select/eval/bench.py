@@ -234,7 +234,7 @@ def run_bench(
     videos: list[Path], out_dir: Path, *, budgets: dict | None = None, repeats: int = 1, synthetic: bool = True,
     encoder: bool = True, features: bool = False, recipes: bool = True,
 ) -> dict:
-    from ..decode.video import probe
+    from ..decode.container import probe
     from ..kernels import warmup
     from .report import claims, render_markdown, write_plots
     from .timing import system_metadata
@@ -287,7 +287,8 @@ def run_bench(
 def _speed(path: str, repeats: int) -> dict:
     """Plain decode and decode + MV export with the selector's decoder options (skip_loop_filter), uniform
     64-frame decoding, and peers where they install."""
-    from ..decode.video import probe, read_frames
+    from ..decode.container import probe
+    from ..decode.pixels import read_frames
     from ..select import frame_grid
     from .timing import bench, decode_plain, decode_with_mvs
 

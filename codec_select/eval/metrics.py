@@ -16,7 +16,8 @@ import os
 
 import numpy as np
 
-from ..decode.video import iter_frames, probe
+from ..decode.container import probe
+from ..decode.reader import iter_frames
 from ..geometry import Geometry
 from ..kernels import frame_change
 from ..signals import CanvasPooler

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..decode.container import probe
+from ..decode.pixels import read_frames
+from ..decode.reader import iter_frames
 from ..decode.timeline import read_timeline
-from ..decode.video import iter_frames, probe, read_frames
 from ..errors import DecodeError, UnsupportedVideoError
 from ..geometry import Geometry, make_geometry
 from ..qwen_geometry import QWEN_MAX_PIXELS

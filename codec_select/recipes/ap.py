@@ -19,6 +19,7 @@ any) are broken by ascending index here.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -26,9 +27,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..decode.video import probe
+from ..decode.container import probe
 from ..geometry import make_geometry
-from ..kernels.ap import resize_cubic_u8
+from ..kernels.ap import local_variance3, resize_cubic_u8
 from ..kernels.stage1 import resize_nearest, smear_partition_mvs
 from ..selection import NUM_SLOTS, Selection
 from .sources import choose_residual, decode_slots, estimated_mv_grid, signal_choice
@@ -47,7 +48,9 @@ MAX_I_FRAMES = 8
 SIZE, PATCH = 224, 14
 
 
+@functools.lru_cache(maxsize=4)
 def _design(hm: int, wm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Cached per map size (every frame of a video shares it); read-only so no caller can change a shared copy.
     ys = np.linspace(-1.0, 1.0, hm, dtype=np.float32)
     xs = np.linspace(-1.0, 1.0, wm, dtype=np.float32)
     xx, yy = np.meshgrid(xs, ys)
@@ -60,6 +63,8 @@ def _design(hm: int, wm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a[1::2, 1] = 1.0
     a[1::2, 2] = y
     a[1::2, 3] = x
+    for arr in (x, y, a):
+        arr.flags.writeable = False
     return x, y, a
 
 
@@ -103,27 +108,16 @@ def fit_camera_motion(vx: np.ndarray, vy: np.ndarray, max_points: int = 5000, tr
     return dx.reshape(hm, wm), dy.reshape(hm, wm)
 
 
-def _local_var3(x: np.ndarray) -> np.ndarray:
-    """``_local_var2d(x, 3)``: box means by a float32 integral image (edge padding), ``max(E[x²] − E[x]², 0)``.
-
-    Quirk kept: the integral image has no leading zero row/column, so the result is ``(H−1) × (W−1)``, each value
-    the window centred one pixel down-right; the loader's final nearest resize stretches it back to ``H × W``."""
-    def box(v):
-        p = np.pad(v.astype(np.float32), ((1, 1), (1, 1)), mode="edge")
-        ii = np.cumsum(np.cumsum(p, axis=0), axis=1)
-        return (ii[3:, 3:] - ii[:-3, 3:] - ii[3:, :-3] + ii[:-3, :-3]) / 9.0
-
-    x = x.astype(np.float32)
-    m1 = box(x)
-    return np.maximum(box(x * x) - m1 * m1, 0.0).astype(np.float32)
-
-
+@functools.lru_cache(maxsize=4)
 def _center_weights(h: int, w: int) -> np.ndarray:
+    # Cached per frame size, read-only (see _design).
     sigma = max(CENTER_SIGMA * float(min(h, w)), 1.0)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     d2 = (xx - (w - 1) * 0.5) ** 2 + (yy - (h - 1) * 0.5) ** 2
     g = np.exp(-0.5 * d2 / (sigma * sigma)).astype(np.float32)
-    return g / float(g.max())
+    out = g / float(g.max())
+    out.flags.writeable = False
+    return out
 
 
 def ap_frame_energy(mv_qpel: np.ndarray | None, luma: np.ndarray | None, height: int, width: int, *,
@@ -141,7 +135,10 @@ def ap_frame_energy(mv_qpel: np.ndarray | None, luma: np.ndarray | None, height:
     vx = vx - cam_x
     vy = vy - cam_y
     mag = np.sqrt(vx * vx + vy * vy)
-    score = _local_var3(mag) if inconsistency else mag.astype(np.float32)
+    # _local_var2d(mag, 3), bit for bit (quirk kept: the result is (H−1) × (W−1), each value the window one
+    # pixel down-right; the nearest resize below stretches it back): kernels.ap.local_variance3
+    mag = np.ascontiguousarray(mag, dtype=np.float32)
+    score = local_variance3(mag) if inconsistency else mag
     mv_norm = np.clip(score / max(float(np.percentile(score, 95.0)), 1e-6), 0.0, 1.0).astype(np.float32)
     if mv_norm.shape != (height, width):  # `cv2.resize(norm, (W, H), INTER_NEAREST)` of the (H−1)×(W−1) variance
         mv_norm = resize_nearest(np.ascontiguousarray(mv_norm), height, width)
@@ -234,8 +231,9 @@ def run_ap(video, rec, *, budget: int | None, residual: str, signals: str, incon
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     notes = [f"recipe {rec.name}: residual picture {source!r} ({why_residual})"]
+    # The loader scores the residual picture's luma only, so the emulation skips chroma (same luma, a third less work).
     dec = decode_slots(path, info, signals=signals, residual=source, estimated=estimated, fell_back=fell_back,
-                       notes=notes, deadline=deadline)
+                       notes=notes, deadline=deadline, luma_only=True)
     frame_ids, inputs, h0, w0, n = dec.frame_ids, dec.inputs, dec.height, dec.width, dec.report.frames_found
     timings["decode"] = time.perf_counter() - t0
     t0 = time.perf_counter()

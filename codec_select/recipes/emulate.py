@@ -24,10 +24,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import av
 import numpy as np
 
-from ..decode.video import motion_vector_fields, open_container, picture_type, side_data
+from ..decode.frames import motion_vector_fields, picture_type, side_data
+from ..decode.reader import Reader
 from ..errors import DecodeError, UnsupportedVideoError
 from .h264_headers import is_reference, max_ref_frames, nal_length_size, parameter_sets, slice_header
 from .picture import RING, Picture, PictureEmulator
@@ -55,11 +55,11 @@ class EmulatedFrame:
     pict_type: str
     """``"I"``, ``"P"``, ``"B"`` or ``"?"``."""
     mvs: dict | None
-    """Named motion-vector fields as in :attr:`codec_select.decode.video.DecodedFrame.mvs`, or None."""
+    """Named motion-vector fields as in :attr:`codec_select.decode.frames.DecodedFrame.mvs`, or None."""
     y: np.ndarray | None
     """uint8 [H, W]: emulated patched luma (None if not requested)."""
     u: np.ndarray | None
-    """uint8 [H/2, W/2]: emulated patched Cb."""
+    """uint8 [H/2, W/2]: emulated patched Cb (None if not requested or luma only)."""
     v: np.ndarray | None
     """uint8 [H/2, W/2]: emulated patched Cr."""
 
@@ -74,13 +74,37 @@ def _qp_map(frame, planes) -> np.ndarray | None:
     sd = side_data(frame).get("VIDEO_ENC_PARAMS")
     if sd is None or not hasattr(sd, "qp_map"):
         return None
-    try:
-        qp = np.ascontiguousarray(sd.qp_map(), dtype=np.int32)
-    except (AttributeError, TypeError, ValueError, RuntimeError):  # no working qp_map: leave pictures unfiltered
-        return None
-    if qp.shape != (planes[0].shape[0] // 16, planes[0].shape[1] // 16) or qp.min() < 0 or qp.max() > 51:
+    shape = (planes[0].shape[0] // 16, planes[0].shape[1] // 16)
+    qp = _qp_from_blocks(sd, shape)
+    if qp is None:
+        try:
+            qp = np.ascontiguousarray(sd.qp_map(), dtype=np.int32)
+        except (AttributeError, TypeError, ValueError, RuntimeError):  # no working qp_map: leave pictures unfiltered
+            return None
+    if qp.shape != shape or qp.min() < 0 or qp.max() > 51:
         return None
     return qp
+
+
+def _qp_from_blocks(sd, shape: tuple[int, int]) -> np.ndarray | None:
+    """``sd.qp_map()`` read straight from the side data's block array (AVVideoBlockParams: src_x, src_y, w, h,
+    delta_qp as int32), a tenth of its cost; None unless it is exactly one 16×16 block per macroblock (then the
+    caller asks PyAV)."""
+    try:
+        n, offset, size = int(sd.nb_blocks), int(sd.blocks_offset), int(sd.block_size)
+        raw = np.frombuffer(memoryview(sd), np.uint8)
+    except (AttributeError, TypeError, ValueError, BufferError):
+        return None
+    if size != 20 or n != shape[0] * shape[1] or offset < 0 or offset + n * size > raw.size or offset % 4:
+        return None
+    blocks = raw[offset: offset + n * size].view(np.int32).reshape(n, 5)
+    x, y = blocks[:, 0], blocks[:, 1]
+    if (blocks[:, 2] != 16).any() or (blocks[:, 3] != 16).any() or (x % 16).any() or (y % 16).any() \
+            or x.min() < 0 or y.min() < 0 or x.max() >= 16 * shape[1] or y.max() >= 16 * shape[0]:
+        return None
+    qp = np.full(shape, -1, np.int32)
+    qp[y // 16, x // 16] = int(sd.qp) + blocks[:, 4]
+    return None if (qp < 0).any() else qp  # a macroblock named twice (so another never): PyAV decides
 
 
 def _coded_plane(frame, index: int, height: int, width: int) -> np.ndarray:
@@ -97,32 +121,29 @@ def _coded_plane(frame, index: int, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def iter_emulated(path: str | os.PathLike, *, wanted: set[int] | None = None) -> Iterator[EmulatedFrame]:
+def iter_emulated(path: str | os.PathLike, *, wanted: set[int] | None = None,
+                  chroma: bool = True) -> Iterator[EmulatedFrame]:
     """Every decoded frame in display order; planes only for display indices in ``wanted`` (all if None).
 
-    Frames that no later frame references and that are not wanted skip the emulation work. Raises
+    Frames that no later frame references and that are not wanted skip the emulation work. ``chroma=False``
+    emulates luma only (the same luma: nothing in it depends on chroma) and yields ``u = v = None``. Raises
     :class:`~codec_select.errors.UnsupportedVideoError` for anything but 8-bit 4:2:0 H.264.
     """
     path = os.fspath(path)
-    container, stream = open_container(path)
-    try:
-        cc = stream.codec_context
-        if cc.name != "h264":
+    # The selector's decoder settings (vectors, slice threads) plus the encoder parameters that carry the QP map;
+    # the loop filter only when the emulated picture is compared with a deblocked one.
+    with Reader(path, export_mvs=True, fast=not LOOP_FILTER, options={"export_side_data": "venc_params"}) as reader:
+        if reader.codec != "h264":
             raise UnsupportedVideoError(
-                f"{path}: the residual emulation needs H.264, this stream is {cc.name}. "
+                f"{path}: the residual emulation needs H.264, this stream is {reader.codec}. "
                 "Use a selector without the emulated residual for other codecs, or re-encode to H.264."
             )
-        options = {"flags2": "+export_mvs", "export_side_data": "venc_params"}
-        if not LOOP_FILTER:
-            options["skip_loop_filter"] = "all"
-        cc.options = options
-        stream.thread_type = "SLICE"  # frame threads scramble B-frame vectors run to run
-        yield from _emulate_stream(path, container, stream, wanted)
-    finally:
-        container.close()
+        yield from _emulate_stream(path, reader, wanted, chroma)
 
 
-def _emulate_stream(path, container, stream, wanted) -> Iterator[EmulatedFrame]:
+def _emulate_stream(path: str, reader: Reader, wanted: set[int] | None,
+                    chroma: bool = True) -> Iterator[EmulatedFrame]:
+    stream = reader.stream
     length_size = nal_length_size(stream.codec_context.extradata)
     sets = parameter_sets(stream.codec_context.extradata)
     dpb_size = max_ref_frames(stream.codec_context.extradata) or RING
@@ -147,15 +168,17 @@ def _emulate_stream(path, container, stream, wanted) -> Iterator[EmulatedFrame]:
         planes = None
         if item.planes is not None:
             if not emulator:
-                emulator.append(PictureEmulator(item.planes[0].shape[0], item.planes[0].shape[1], dpb_size))
+                emulator.append(PictureEmulator(item.planes[0].shape[0], item.planes[0].shape[1], dpb_size,
+                                                chroma))
             planes = emulator[0].run(item)
         want = planes is not None and (wanted is None or item.display in wanted)
+        want_chroma = want and chroma
         h, w = state["height"], state["width"]
         ready[item.display] = EmulatedFrame(
             index=item.display, time=item.time, pict_type=item.pict_type, mvs=item.mvs,
             y=np.ascontiguousarray(planes[0][:h, :w]) if want else None,
-            u=np.ascontiguousarray(planes[1][: (h + 1) // 2, : (w + 1) // 2]) if want else None,
-            v=np.ascontiguousarray(planes[2][: (h + 1) // 2, : (w + 1) // 2]) if want else None,
+            u=np.ascontiguousarray(planes[1][: (h + 1) // 2, : (w + 1) // 2]) if want_chroma else None,
+            v=np.ascontiguousarray(planes[2][: (h + 1) // 2, : (w + 1) // 2]) if want_chroma else None,
         )
 
     def drain(final: bool) -> Iterator[EmulatedFrame]:
@@ -210,30 +233,25 @@ def _emulate_stream(path, container, stream, wanted) -> Iterator[EmulatedFrame]:
         pending[decode] = Picture(display, t, pict, bool(frame.key_frame), is_ref, header,
                                    _qp_map(frame, planes) if planes is not None else None, motion_vector_fields(frame), planes)
 
-    decoded_any = False
-    try:
-        for packet in container.demux(stream):
-            if packet.size:
-                data = bytes(packet)
-                parameter_sets(data, sets, length_size)  # in-band parameter sets (Annex B, some mp4s)
-                tag = (state["packets"], is_reference(data, length_size), slice_header(data, length_size, sets))
-                if packet.pts is not None:
-                    decode_of_pts[packet.pts] = tag
-                if copy_opaque:
-                    packet.opaque = tag
-                state["packets"] += 1
-            try:
-                frames = packet.decode()
-            except (av.error.InvalidDataError, av.error.FFmpegError):
-                continue  # a damaged packet: its frame never arrives, drain() stops waiting for it
-            for frame in frames:
-                decoded_any = True
-                accept(frame)
-            yield from drain(final=False)
-    except av.error.FFmpegError as exc:
-        if not decoded_any:
-            raise DecodeError(f"{path}: decoding failed before any frame ({exc}). The file is truncated or corrupt.") \
-                from exc
+    def on_packet(packet) -> None:
+        if packet.size:
+            data = bytes(packet)
+            parameter_sets(data, sets, length_size)  # in-band parameter sets (Annex B, some mp4s)
+            tag = (state["packets"], is_reference(data, length_size), slice_header(data, length_size, sets))
+            if packet.pts is not None:
+                decode_of_pts[packet.pts] = tag
+            if copy_opaque:
+                packet.opaque = tag
+            state["packets"] += 1
+
+    # A damaged packet is skipped by the reader: its frame never arrives and drain() stops waiting for it.
+    reader.on_packet = on_packet
+    for _, frame in reader:
+        accept(frame)
+        yield from drain(final=False)
+    if reader.tail_error and not reader.frames_decoded:
+        raise DecodeError(f"{path}: decoding failed before any frame ({reader.tail_error}). The file is truncated or "
+                          "corrupt.")
     yield from drain(final=True)
-    if not decoded_any:
+    if not reader.frames_decoded:
         raise DecodeError(f"{path}: no decodable video frame. The file is truncated, empty or corrupt; re-encode it.")

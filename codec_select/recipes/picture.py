@@ -110,8 +110,9 @@ def partition_table(mvs: dict | None, height: int, width: int) -> np.ndarray:
 class PictureEmulator:
     """Reference bookkeeping and the per-frame kernel calls, in decoding order."""
 
-    def __init__(self, height: int, width: int, dpb_size: int = RING):
+    def __init__(self, height: int, width: int, dpb_size: int = RING, chroma: bool = True):
         self.height, self.width = height, width
+        self.chroma = chroma  # False: luma only (its result does not depend on chroma); u, v stay zero
         self.dpb_size = min(max(dpb_size, 1), RING)
         ch, cw = height // 2, width // 2
         self.true_y = np.zeros((RING, height, width), np.uint8)
@@ -137,27 +138,31 @@ class PictureEmulator:
             l0, l1, weights, explicit, log2 = self._lists(item)
             covered, choice = emulate_inter(cur_y, cur_u, cur_v, self.true_y, self.true_u, self.true_v, self.emu_y,
                                             self.emu_u, self.emu_v, parts, l0, l1, weights, LUMA_THRESHOLD,
-                                            CHROMA_THRESHOLD, out_y, out_u, out_v, explicit, log2, coded)
+                                            CHROMA_THRESHOLD, out_y, out_u, out_v, explicit, log2, coded,
+                                            chroma=self.chroma)
             display_of = {r[1]: r[0] for r in self.refs}  # picture identity for the loop filter's bS
             ids0 = np.array([display_of[int(s)] for s in l0], np.int32)
             ids1 = np.array([display_of[int(s)] for s in l1], np.int32)
         else:
             parts = parts[:0]
         emulate_intra(cur_y, cur_u, cur_v, covered, LUMA_THRESHOLD, CHROMA_THRESHOLD, I16_BIAS, out_y, out_u, out_v,
-                      coded)
+                      coded, chroma=self.chroma)
         header = item.header or {}
         idc, alpha, beta = header.get("deblock", (0, 0, 0))
         if DEBLOCK and item.qp is not None and idc != 1:
             refs, mvs = block_motion(parts, choice, ids0, ids1, self.height, self.width)
             deblock_picture(out_y, out_u, out_v, ~covered, coded, refs, mvs, item.qp,
-                            chroma_qp_offset=header.get("chroma_qp_offset", 0), alpha_offset=alpha, beta_offset=beta)
+                            chroma_qp_offset=header.get("chroma_qp_offset", 0), alpha_offset=alpha, beta_offset=beta,
+                            chroma=self.chroma)
         if item.is_ref:
             used = {r[1] for r in self.refs}
             if len(self.refs) >= self.dpb_size:  # sliding-window marking: the oldest reference leaves
                 used.discard(self.refs.pop(0)[1])
             slot = min(set(range(RING)) - used)
-            self.true_y[slot], self.true_u[slot], self.true_v[slot] = cur_y, cur_u, cur_v
-            self.emu_y[slot], self.emu_u[slot], self.emu_v[slot] = out_y, out_u, out_v
+            self.true_y[slot], self.emu_y[slot] = cur_y, out_y
+            if self.chroma:
+                self.true_u[slot], self.true_v[slot] = cur_u, cur_v
+                self.emu_u[slot], self.emu_v[slot] = out_u, out_v
             frame_num = item.header["frame_num"] if item.header else -1
             self.refs.append((item.display, slot, frame_num))
         return out_y, out_u, out_v

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..decode.video import probe
+from ..decode.container import probe
 from ..geometry import make_geometry
 from ..kernels.stage1 import smear_partition_mvs
 from ..selection import NUM_SLOTS, Selection

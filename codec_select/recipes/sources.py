@@ -24,10 +24,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import av
 import numpy as np
 
-from ..decode.video import MV_CODECS, iter_frames, motion_vector_fields, open_container, picture_type
+from ..decode.frames import motion_vector_fields, picture_type, yuv_planes
+from ..decode.reader import Reader
 from ..errors import DecodeError, SelectionTimeoutError, UnsupportedVideoError
 from ..kernels import block_match, downscale2
 from ..selection import NUM_SLOTS
@@ -57,9 +57,10 @@ class SlotInputs:
     time: float
     pict_type: str
     mvs: dict | None
-    """Named AVMotionVector fields (see :class:`codec_select.decode.video.DecodedFrame`), or None."""
+    """Named AVMotionVector fields (see :class:`codec_select.decode.frames.DecodedFrame`), or None."""
     planes: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-    """uint8 (Y [H, W], U, V [H/2, W/2]) of the residual picture; None when the source gives none."""
+    """uint8 (Y [H, W], U, V [H/2, W/2]) of the residual picture (U, V None when luma only was asked); None when
+    the source gives none."""
     luma: np.ndarray | None = None
     """uint8 stock luma of this frame (estimated motion only)."""
     prev_luma: np.ndarray | None = None
@@ -69,7 +70,7 @@ class SlotInputs:
 def emulation_available() -> bool:
     """Whether :mod:`codec_select.recipes.emulate` (the patched-picture emulation) is importable."""
     try:
-        from .. import emulate  # noqa: F401
+        from . import emulate  # noqa: F401
     except ImportError:
         return False
     return True
@@ -89,14 +90,15 @@ class SlotDecode:
 
 def decode_slots(
     path: str, info, *, signals: str, residual: str, estimated: bool, fell_back: bool, notes: list[str],
-    deadline: float | None = None,
+    deadline: float | None = None, luma_only: bool = False,
 ) -> SlotDecode:
     """The reference's slot frames and their inputs, in one decode pass.
 
     N, the reference's ``len(read_video(...))``, comes from the packet timeline (demuxed, not decoded: one packet
     is one frame), so the only decode is the one that reads the slot frames; a stream without packet timestamps is
     counted by decoding. Frames that do not decode raise :class:`~codec_select.errors.DecodeError`; a stream that
-    ends well before what the container declares is reported as partial (:mod:`codec_select.report`)."""
+    ends well before what the container declares is reported as partial (:mod:`codec_select.report`).
+    ``luma_only``: the caller reads only the residual picture's Y, so the emulation skips chroma."""
     from ..decode.timeline import read_timeline
     from ..report import build_report
 
@@ -109,7 +111,7 @@ def decode_slots(
         reached = math.nan
     frame_ids = reference_frame_ids(n)
     inputs = collect_inputs(path, frame_ids, residual=residual, estimated=estimated, shape=(h0, w0),
-                            deadline=deadline)
+                            deadline=deadline, luma_only=luma_only)
     first = inputs[int(frame_ids[0])]
     plane = first.planes[0] if first.planes is not None else first.luma
     if plane is not None and plane.shape != (h0, w0):  # the probe's size is the container's; trust the pixels
@@ -132,56 +134,31 @@ def _check_deadline(path: str, deadline: float | None) -> None:
 def count_frames(path: str, *, deadline: float | None = None) -> tuple[int, int, int]:
     """``(decoded frames, H0, W0)``: the reference's ``T_all = len(read_video(...))`` and frame 0's coded size."""
     n, h0, w0 = 0, 0, 0
-    for frame in iter_frames(path, export_mvs=False, fast=True):
-        _check_deadline(path, deadline)
-        if n == 0:
-            h0, w0 = frame.luma.shape
-        n += 1
+    with Reader(path, fast=True) as reader:
+        for _, frame in reader:
+            _check_deadline(path, deadline)
+            if n == 0:
+                h0, w0 = frame.height, frame.width
+            n += 1
     if n == 0:
         raise DecodeError(f"{path}: no frame decoded.")
     return n, h0, w0
 
 
-def _planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """uint8 Y, U, V of a decoded frame (yuv420p read straight from the buffers; other formats via swscale)."""
-    if frame.format.name not in ("yuv420p", "yuvj420p"):
-        frame = frame.reformat(format="yuv420p")
-    out = []
-    for k, plane in enumerate(frame.planes[:3]):
-        h = frame.height if k == 0 else (frame.height + 1) // 2
-        w = frame.width if k == 0 else (frame.width + 1) // 2
-        buf = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        out.append(np.array(buf[:h, :w]))
-    return out[0], out[1], out[2]
-
-
 def _iter_decoded(path: str, wanted: set[int], *, export_mvs: bool, keep_planes: bool) -> Iterator[SlotInputs]:
     """Decode in display order; yield the wanted frames with their vectors (and stock planes when asked)."""
-    container, stream = open_container(path)
-    cc = stream.codec_context
-    want_mvs = export_mvs and cc.name in MV_CODECS
-    if want_mvs:
-        cc.options = {"flags2": "+export_mvs"}
-        stream.thread_type = "SLICE"  # frame threads scramble B-frame vectors run to run (video.py)
-    else:
-        stream.thread_type = "AUTO"
     last = max(wanted) if wanted else -1
     index = 0
-    try:
-        for frame in container.decode(stream):
+    with Reader(path, export_mvs=export_mvs) as reader:
+        for t, frame in reader:
             if index in wanted:
-                mvs = motion_vector_fields(frame) if want_mvs else None
-                pict = picture_type(frame)
-                t = float(frame.pts * stream.time_base) if frame.pts is not None and stream.time_base else 0.0
-                yield SlotInputs(index, t, pict, mvs, _planes(frame) if keep_planes else None)
+                mvs = motion_vector_fields(frame) if reader.exports_mvs else None
+                yield SlotInputs(index, t, picture_type(frame), mvs, yuv_planes(frame) if keep_planes else None)
             index += 1
             if index > last:
                 break
-    except av.error.FFmpegError as exc:
-        if index == 0:
-            raise DecodeError(f"{path}: decoding failed before any frame ({exc}).") from exc
-    finally:
-        container.close()
+        if index == 0 and reader.tail_error:
+            raise DecodeError(f"{path}: decoding failed before any frame ({reader.tail_error}).")
 
 
 def estimated_mv_grid(cur: np.ndarray, prev: np.ndarray) -> np.ndarray:
@@ -201,16 +178,18 @@ def estimated_mv_grid(cur: np.ndarray, prev: np.ndarray) -> np.ndarray:
 
 def collect_inputs(
     path: str, frame_ids: np.ndarray, *, residual: str, estimated: bool, shape: tuple[int, int],
-    deadline: float | None = None,
+    deadline: float | None = None, luma_only: bool = False,
 ) -> dict[int, SlotInputs]:
-    """Inputs of every wanted frame id (display order), from one decode pass of the chosen sources."""
+    """Inputs of every wanted frame id (display order), from one decode pass of the chosen sources.
+
+    ``luma_only``: the emulated residual picture comes without chroma (planes ``(Y, None, None)``)."""
     wanted = {int(i) for i in frame_ids}
     h0, w0 = shape
     out: dict[int, SlotInputs] = {}
     if residual == "emulated":
         from .emulate import iter_emulated
 
-        for fr in iter_emulated(path, wanted=wanted):
+        for fr in iter_emulated(path, wanted=wanted, chroma=not luma_only):
             _check_deadline(path, deadline)
             if fr.index in wanted:
                 planes = None if fr.y is None else (fr.y, fr.u, fr.v)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from codec_select import CodecSelectError, Selection, select_patches
-from codec_select.decode.video import read_frames
+from codec_select.decode.pixels import read_frames
 from codec_select.synth import Scene, make_clip
 
 __all__ = ["SEEDS", "OPS", "make_seeds", "apply_ops", "random_case", "run_case", "Bug"]
