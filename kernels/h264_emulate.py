@@ -1,4 +1,4 @@
-"""Emulate one picture of a "patched" H.264 decoder from a stock decode (see codec_select/emulate.py for why).
+"""Emulate one picture of a "patched" H.264 decoder from a stock decode (see codec_select/recipes/emulate.py for why).
 
 The patched decoder writes ``clip(128 + residual)`` for every 4×4 block that carries coefficients and leaves the
 prediction in place elsewhere, the prediction being formed from earlier *patched* pictures (inter) or from
@@ -129,7 +129,7 @@ def _emulate_inter_kernel(cur_y, cur_u, cur_v, true_y, true_u, true_v, emu_y, em
     emu_pred = np.zeros((16, 16), np.uint8)
     tmp0 = np.zeros((16, 16), np.uint8)
     tmp1 = np.zeros((16, 16), np.uint8)
-    win = np.zeros((21, 21), np.int32)
+    win = np.zeros((21, 21), np.uint8)
     hb = np.zeros((21, 16), np.int32)
     for p in range(parts.shape[0]):
         x0, y0, w, h = parts[p, 0], parts[p, 1], parts[p, 2], parts[p, 3]

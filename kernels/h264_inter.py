@@ -103,75 +103,102 @@ def luma_sample(ref, xi, yi, fx, fy):
 
 
 @njit(**JIT)
-def _vtap(src, i, k):
-    # Unrounded vertical 6-tap on column k over rows i .. i + 5.
-    return (np.int32(src[i, k]) - 5 * np.int32(src[i + 1, k]) + 20 * np.int32(src[i + 2, k])
-            + 20 * np.int32(src[i + 3, k]) - 5 * np.int32(src[i + 4, k]) + np.int32(src[i + 5, k]))
-
-
-@njit(**JIT)
-def _htap(src, i, k):
-    # Unrounded horizontal 6-tap on row i over columns k .. k + 5.
-    return (np.int32(src[i, k]) - 5 * np.int32(src[i, k + 1]) + 20 * np.int32(src[i, k + 2])
-            + 20 * np.int32(src[i, k + 3]) - 5 * np.int32(src[i, k + 4]) + np.int32(src[i, k + 5]))
+def _tap(a0, a1, a2, a3, a4, a5, c):
+    # The unrounded 6-tap (1, −5, 20, 20, −5, 1) over six rows (or six shifted views of one row) at column c.
+    return (np.int32(a0[c]) - 5 * np.int32(a1[c]) + 20 * np.int32(a2[c]) + 20 * np.int32(a3[c])
+            - 5 * np.int32(a4[c]) + np.int32(a5[c]))
 
 
 @njit(**JIT)
 def _luma_from_window(src, sy, sx, w, h, fx, fy, out, oy, ox, hb):
     # src[sy + i, sx + k] is the reference sample at (bx − 2 + k, by − 2 + i). Only the half samples a fraction
     # needs are formed (the full horizontal intermediates ``hb`` only for the positions that use the centre j).
-    # Plain 2-D indexing: a view per row would cost a reference-count pair each.
+    # Rows are taken as 1-D views indexed from 0, which lets the compiler vectorise the inner loops.
     if fx == 0 and fy == 0:
         for r in range(h):
+            row = src[sy + r + 2, sx + 2:sx + 2 + w]
+            dst = out[oy + r, ox:ox + w]
             for c in range(w):
-                out[oy + r, ox + c] = src[sy + r + 2, sx + c + 2]
+                dst[c] = row[c]
         return
     if fx == 0:  # d, h, n: vertical half sample, averaged with G (fy=1) or M (fy=3)
         g = 2 + (fy >> 1)
         for r in range(h):
-            for c in range(w):
-                v = _clip255((_vtap(src, sy + r, sx + c + 2) + 16) >> 5)
-                if fy != 2:
-                    v = (v + np.int32(src[sy + r + g, sx + c + 2]) + 1) >> 1
-                out[oy + r, ox + c] = v
+            a0, a1 = src[sy + r, sx + 2:sx + 2 + w], src[sy + r + 1, sx + 2:sx + 2 + w]
+            a2, a3 = src[sy + r + 2, sx + 2:sx + 2 + w], src[sy + r + 3, sx + 2:sx + 2 + w]
+            a4, a5 = src[sy + r + 4, sx + 2:sx + 2 + w], src[sy + r + 5, sx + 2:sx + 2 + w]
+            near = src[sy + r + g, sx + 2:sx + 2 + w]
+            dst = out[oy + r, ox:ox + w]
+            if fy == 2:
+                for c in range(w):
+                    dst[c] = _clip255((_tap(a0, a1, a2, a3, a4, a5, c) + 16) >> 5)
+            else:
+                for c in range(w):
+                    dst[c] = (_clip255((_tap(a0, a1, a2, a3, a4, a5, c) + 16) >> 5) + np.int32(near[c]) + 1) >> 1
         return
     if fy == 0:  # a, b, c: horizontal half sample, averaged with G (fx=1) or H (fx=3)
         g = 2 + (fx >> 1)
         for r in range(h):
-            for c in range(w):
-                v = _clip255((_htap(src, sy + r + 2, sx + c) + 16) >> 5)
-                if fx != 2:
-                    v = (v + np.int32(src[sy + r + 2, sx + c + g]) + 1) >> 1
-                out[oy + r, ox + c] = v
+            b0, b1 = src[sy + r + 2, sx:sx + w], src[sy + r + 2, sx + 1:sx + 1 + w]
+            b2, b3 = src[sy + r + 2, sx + 2:sx + 2 + w], src[sy + r + 2, sx + 3:sx + 3 + w]
+            b4, b5 = src[sy + r + 2, sx + 4:sx + 4 + w], src[sy + r + 2, sx + 5:sx + 5 + w]
+            near = src[sy + r + 2, sx + g:sx + g + w]
+            dst = out[oy + r, ox:ox + w]
+            if fx == 2:
+                for c in range(w):
+                    dst[c] = _clip255((_tap(b0, b1, b2, b3, b4, b5, c) + 16) >> 5)
+            else:
+                for c in range(w):
+                    dst[c] = (_clip255((_tap(b0, b1, b2, b3, b4, b5, c) + 16) >> 5) + np.int32(near[c]) + 1) >> 1
         return
     kx = 2 + (fx >> 1)  # column of the vertical half sample a quarter position averages with
     if fx != 2 and fy != 2:  # e, g, p, r: average of a horizontal and a vertical half sample
         ry = 2 + (fy >> 1)
         for r in range(h):
+            b0, b1 = src[sy + r + ry, sx:sx + w], src[sy + r + ry, sx + 1:sx + 1 + w]
+            b2, b3 = src[sy + r + ry, sx + 2:sx + 2 + w], src[sy + r + ry, sx + 3:sx + 3 + w]
+            b4, b5 = src[sy + r + ry, sx + 4:sx + 4 + w], src[sy + r + ry, sx + 5:sx + 5 + w]
+            a0, a1 = src[sy + r, sx + kx:sx + kx + w], src[sy + r + 1, sx + kx:sx + kx + w]
+            a2, a3 = src[sy + r + 2, sx + kx:sx + kx + w], src[sy + r + 3, sx + kx:sx + kx + w]
+            a4, a5 = src[sy + r + 4, sx + kx:sx + kx + w], src[sy + r + 5, sx + kx:sx + kx + w]
+            dst = out[oy + r, ox:ox + w]
             for c in range(w):
-                hor = _clip255((_htap(src, sy + r + ry, sx + c) + 16) >> 5)
-                ver = _clip255((_vtap(src, sy + r, sx + c + kx) + 16) >> 5)
-                out[oy + r, ox + c] = (hor + ver + 1) >> 1
+                hor = _clip255((_tap(b0, b1, b2, b3, b4, b5, c) + 16) >> 5)
+                ver = _clip255((_tap(a0, a1, a2, a3, a4, a5, c) + 16) >> 5)
+                dst[c] = (hor + ver + 1) >> 1
         return
     # j and its neighbours f, q (fx=2), i, k (fy=2): hb[i, c] = unrounded horizontal half sample right of column c.
     for i in range(h + 5):
+        b0, b1 = src[sy + i, sx:sx + w], src[sy + i, sx + 1:sx + 1 + w]
+        b2, b3 = src[sy + i, sx + 2:sx + 2 + w], src[sy + i, sx + 3:sx + 3 + w]
+        b4, b5 = src[sy + i, sx + 4:sx + 4 + w], src[sy + i, sx + 5:sx + 5 + w]
+        dst = hb[i]
         for c in range(w):
-            hb[i, c] = _htap(src, sy + i, sx + c)
+            dst[c] = _tap(b0, b1, b2, b3, b4, b5, c)
     for r in range(h):
-        for c in range(w):
-            j = _clip255((_vtap(hb, r, c) + 512) >> 10)
-            if fx == 2 and fy == 2:
-                v = j
-            elif fx == 2:  # f (with b), q (with s)
-                v = (j + _clip255((hb[r + 2 + (fy >> 1), c] + 16) >> 5) + 1) >> 1
-            else:  # i (with h), k (with m)
-                v = (j + _clip255((_vtap(src, sy + r, sx + c + kx) + 16) >> 5) + 1) >> 1
-            out[oy + r, ox + c] = v
+        h0, h1, h2, h3, h4, h5 = hb[r], hb[r + 1], hb[r + 2], hb[r + 3], hb[r + 4], hb[r + 5]
+        dst = out[oy + r, ox:ox + w]
+        if fx == 2 and fy == 2:
+            for c in range(w):
+                dst[c] = _clip255((_tap(h0, h1, h2, h3, h4, h5, c) + 512) >> 10)
+        elif fx == 2:  # f (with b), q (with s)
+            near = hb[r + 2 + (fy >> 1)]
+            for c in range(w):
+                j = _clip255((_tap(h0, h1, h2, h3, h4, h5, c) + 512) >> 10)
+                dst[c] = (j + _clip255((near[c] + 16) >> 5) + 1) >> 1
+        else:  # i (with h), k (with m)
+            a0, a1 = src[sy + r, sx + kx:sx + kx + w], src[sy + r + 1, sx + kx:sx + kx + w]
+            a2, a3 = src[sy + r + 2, sx + kx:sx + kx + w], src[sy + r + 3, sx + kx:sx + kx + w]
+            a4, a5 = src[sy + r + 4, sx + kx:sx + kx + w], src[sy + r + 5, sx + kx:sx + kx + w]
+            for c in range(w):
+                j = _clip255((_tap(h0, h1, h2, h3, h4, h5, c) + 512) >> 10)
+                dst[c] = (j + _clip255((_tap(a0, a1, a2, a3, a4, a5, c) + 16) >> 5) + 1) >> 1
 
 
 @njit(**JIT)
 def luma_mc_scratch_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox, win, hb):
-    """:func:`luma_mc_into` with caller-owned scratch: ``win`` int32 [≥ h + 5, ≥ w + 5], ``hb`` int32 [≥ h + 5, ≥ w].
+    """:func:`luma_mc_into` with caller-owned scratch ``win`` (uint8 [≥ h + 5, ≥ w + 5]: a reference picture's
+    type, so one compiled filter serves both routes) and ``hb`` (int32 [≥ h + 5, ≥ w]).
 
     A window inside the picture is read in place; only one that reaches past an edge is gathered, edge-clamped,
     into ``win`` (the clamping of §8.4.2.2.1). Same values either way.
@@ -201,7 +228,7 @@ def luma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
     Same values as :func:`luma_sample` per pixel, computed once per block (each filter tap evaluated once).
     Allocates its scratch; loops call :func:`luma_mc_scratch_into`.
     """
-    win = np.empty((h + 5, w + 5), np.int32)
+    win = np.empty((h + 5, w + 5), np.uint8)
     hb = np.empty((h + 5, w), np.int32)
     luma_mc_scratch_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox, win, hb)
 
@@ -220,11 +247,12 @@ def chroma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
     rh, rw = ref.shape
     if bx >= 0 and by >= 0 and bx + w < rw and by + h < rh:  # inside: no clamping needed
         for yy in range(h):
+            a, b = ref[by + yy, bx:bx + w], ref[by + yy, bx + 1:bx + 1 + w]
+            c, d = ref[by + yy + 1, bx:bx + w], ref[by + yy + 1, bx + 1:bx + 1 + w]
+            dst = out[oy + yy, ox:ox + w]
             for xx in range(w):
-                x = bx + xx
-                y = by + yy
-                out[oy + yy, ox + xx] = (wa * np.int32(ref[y, x]) + wb * np.int32(ref[y, x + 1])
-                                         + wc * np.int32(ref[y + 1, x]) + wd * np.int32(ref[y + 1, x + 1]) + 32) >> 6
+                dst[xx] = (wa * np.int32(a[xx]) + wb * np.int32(b[xx]) + wc * np.int32(c[xx])
+                           + wd * np.int32(d[xx]) + 32) >> 6
         return
     for yy in range(h):
         for xx in range(w):
@@ -238,8 +266,9 @@ def chroma_mc_into(ref, x0, y0, w, h, mvx, mvy, out, oy, ox):
 def bipred_into(a, b, w0, w1, h, w, out):
     """out[:h, :w] = clip((a·w0 + b·w1 + 32) >> 6): the implicit/default bi-prediction with logWD = 5."""
     for yy in range(h):
+        ra, rb, dst = a[yy], b[yy], out[yy]
         for xx in range(w):
-            out[yy, xx] = _clip255((np.int32(a[yy, xx]) * w0 + np.int32(b[yy, xx]) * w1 + 32) >> 6)
+            dst[xx] = _clip255((np.int32(ra[xx]) * w0 + np.int32(rb[xx]) * w1 + 32) >> 6)
 
 
 @njit(**JIT)
@@ -249,8 +278,9 @@ def weight_into(buf, h, w, weight, offset, log2_denom):
         return
     rounding = (1 << (log2_denom - 1)) if log2_denom >= 1 else 0
     for yy in range(h):
+        row = buf[yy]
         for xx in range(w):
-            buf[yy, xx] = _clip255(((np.int32(buf[yy, xx]) * weight + rounding) >> log2_denom) + offset)
+            row[xx] = _clip255(((np.int32(row[xx]) * weight + rounding) >> log2_denom) + offset)
 
 
 @njit(**JIT)
@@ -259,8 +289,9 @@ def sad_bounded(pred, py, px, cur, y0, x0, h, w, limit):
     exact when below ``limit`` and some value ≥ ``limit`` otherwise (enough for a strict-minimum search)."""
     total = 0
     for yy in range(h):
+        p, q = pred[py + yy, px:px + w], cur[y0 + yy, x0:x0 + w]
         for xx in range(w):
-            d = np.int32(pred[py + yy, px + xx]) - np.int32(cur[y0 + yy, x0 + xx])
+            d = np.int32(p[xx]) - np.int32(q[xx])
             total += d if d >= 0 else -d
         if total >= limit:
             return total
@@ -272,8 +303,9 @@ def sad_region(pred, py, px, cur, y0, x0, h, w):
     """Sum of |pred[py+i, px+j] − cur[y0+i, x0+j]| over an h×w region."""
     total = 0
     for yy in range(h):
+        p, q = pred[py + yy, px:px + w], cur[y0 + yy, x0:x0 + w]
         for xx in range(w):
-            d = np.int32(pred[py + yy, px + xx]) - np.int32(cur[y0 + yy, x0 + xx])
+            d = np.int32(p[xx]) - np.int32(q[xx])
             total += d if d >= 0 else -d
     return total
 

@@ -232,6 +232,20 @@ def test_truncated_and_damaged_tails_are_partial(damaged_clips, name, mode):
     assert "partial   YES" in str(r)
 
 
+@pytest.mark.parametrize("recipe", ["onevision-stage1", "onevision-ap"])
+@pytest.mark.parametrize("name", ["cut_third.mp4", "noise_tail.mp4"])
+def test_recipes_report_partial_and_damaged_videos(damaged_clips, name, recipe):
+    """A recipe never passes a damaged file off as whole: a slot frame of the reference's grid that does not decode
+    is a typed error naming the file (the reference's grid cannot be kept), anything else is reported partial with
+    what the shared decoder saw of the damage."""
+    try:
+        r = select_patches(damaged_clips[name], recipe=recipe).report
+    except DecodeError as exc:
+        assert name in str(exc) and "damaged" in str(exc)
+    else:
+        assert r.partial and r.partial_reason, str(r)
+
+
 def test_report_round_trips_and_old_files_load(damaged_clips, tmp_path):
     sel = select_patches(damaged_clips["cut_third.mp4"], budget=1024)
     back = Selection.load_npz(sel.save_npz(tmp_path / "sel.npz"))

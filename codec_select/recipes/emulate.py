@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,12 +122,13 @@ def _coded_plane(frame, index: int, height: int, width: int) -> np.ndarray:
 
 
 def iter_emulated(path: str | os.PathLike, *, wanted: set[int] | None = None,
-                  chroma: bool = True) -> Iterator[EmulatedFrame]:
+                  chroma: bool = True, reader_seen: Callable[[Reader], None] | None = None) -> Iterator[EmulatedFrame]:
     """Every decoded frame in display order; planes only for display indices in ``wanted`` (all if None).
 
     Frames that no later frame references and that are not wanted skip the emulation work. ``chroma=False``
     emulates luma only (the same luma: nothing in it depends on chroma) and yields ``u = v = None``. Raises
-    :class:`~codec_select.errors.UnsupportedVideoError` for anything but 8-bit 4:2:0 H.264.
+    :class:`~codec_select.errors.UnsupportedVideoError` for anything but 8-bit 4:2:0 H.264. ``reader_seen`` is
+    called with the :class:`~codec_select.decode.reader.Reader` once decoding has ended (its damage counts).
     """
     path = os.fspath(path)
     # The selector's decoder settings (vectors, slice threads) plus the encoder parameters that carry the QP map;
@@ -139,6 +140,8 @@ def iter_emulated(path: str | os.PathLike, *, wanted: set[int] | None = None,
                 "Use a selector without the emulated residual for other codecs, or re-encode to H.264."
             )
         yield from _emulate_stream(path, reader, wanted, chroma)
+        if reader_seen is not None:
+            reader_seen(reader)
 
 
 def _emulate_stream(path: str, reader: Reader, wanted: set[int] | None,

@@ -42,6 +42,7 @@ __all__ = [
     "decode_slots",
     "emulation_available",
     "estimated_mv_grid",
+    "reader_stats",
     "reference_frame_ids",
     "signal_choice",
 ]
@@ -110,15 +111,18 @@ def decode_slots(
         n, h0, w0 = count_frames(path, deadline=deadline)
         reached = math.nan
     frame_ids = reference_frame_ids(n)
+    seen: dict = {}
     inputs = collect_inputs(path, frame_ids, residual=residual, estimated=estimated, shape=(h0, w0),
-                            deadline=deadline, luma_only=luma_only)
+                            deadline=deadline, luma_only=luma_only, stats=seen)
     first = inputs[int(frame_ids[0])]
     plane = first.planes[0] if first.planes is not None else first.luma
     if plane is not None and plane.shape != (h0, w0):  # the probe's size is the container's; trust the pixels
         h0, w0 = plane.shape
     report = build_report(
-        info, requested=signals, estimated=estimated, fell_back=fell_back, frames_decoded=n, frames_found=n,
-        reached=reached, stopped_early="", failed_packets=0, exact=True, offset=0, start=None, end=None,
+        info, requested=signals, estimated=estimated, fell_back=fell_back,
+        frames_decoded=seen.get("frames_decoded", n), frames_found=n, reached=reached,
+        stopped_early=seen.get("stopped_early", ""), failed_packets=seen.get("failed_packets", 0), exact=True,
+        offset=0, start=None, end=None,
         notes=tuple(notes),
     )
     return SlotDecode(frame_ids, inputs, h0, w0, report)
@@ -145,8 +149,10 @@ def count_frames(path: str, *, deadline: float | None = None) -> tuple[int, int,
     return n, h0, w0
 
 
-def _iter_decoded(path: str, wanted: set[int], *, export_mvs: bool, keep_planes: bool) -> Iterator[SlotInputs]:
-    """Decode in display order; yield the wanted frames with their vectors (and stock planes when asked)."""
+def _iter_decoded(path: str, wanted: set[int], *, export_mvs: bool, keep_planes: bool,
+                  stats: dict | None = None) -> Iterator[SlotInputs]:
+    """Decode in display order; yield the wanted frames with their vectors (and stock planes when asked).
+    ``stats`` receives the reader's damage counts (:func:`reader_stats`)."""
     last = max(wanted) if wanted else -1
     index = 0
     with Reader(path, export_mvs=export_mvs) as reader:
@@ -159,6 +165,14 @@ def _iter_decoded(path: str, wanted: set[int], *, export_mvs: bool, keep_planes:
                 break
         if index == 0 and reader.tail_error:
             raise DecodeError(f"{path}: decoding failed before any frame ({reader.tail_error}).")
+        if stats is not None:
+            stats.update(reader_stats(reader))
+
+
+def reader_stats(reader) -> dict:
+    """What a recipe's decode saw of the damage: packets that failed, why decoding stopped early."""
+    return {"failed_packets": len(reader.failed_at), "stopped_early": reader.tail_error,
+            "frames_decoded": reader.frames_decoded}
 
 
 def estimated_mv_grid(cur: np.ndarray, prev: np.ndarray) -> np.ndarray:
@@ -178,18 +192,21 @@ def estimated_mv_grid(cur: np.ndarray, prev: np.ndarray) -> np.ndarray:
 
 def collect_inputs(
     path: str, frame_ids: np.ndarray, *, residual: str, estimated: bool, shape: tuple[int, int],
-    deadline: float | None = None, luma_only: bool = False,
+    deadline: float | None = None, luma_only: bool = False, stats: dict | None = None,
 ) -> dict[int, SlotInputs]:
     """Inputs of every wanted frame id (display order), from one decode pass of the chosen sources.
 
-    ``luma_only``: the emulated residual picture comes without chroma (planes ``(Y, None, None)``)."""
+    ``luma_only``: the emulated residual picture comes without chroma (planes ``(Y, None, None)``). ``stats``
+    receives what the decode saw of damage (:func:`reader_stats`)."""
+    stats = {} if stats is None else stats
     wanted = {int(i) for i in frame_ids}
     h0, w0 = shape
     out: dict[int, SlotInputs] = {}
     if residual == "emulated":
         from .emulate import iter_emulated
 
-        for fr in iter_emulated(path, wanted=wanted, chroma=not luma_only):
+        for fr in iter_emulated(path, wanted=wanted, chroma=not luma_only,
+                                reader_seen=lambda reader: stats.update(reader_stats(reader))):
             _check_deadline(path, deadline)
             if fr.index in wanted:
                 planes = None if fr.y is None else (fr.y, fr.u, fr.v)
@@ -197,7 +214,7 @@ def collect_inputs(
     elif estimated:
         need = wanted | {i - 1 for i in wanted if i > 0}
         got = {}
-        for s in _iter_decoded(path, need, export_mvs=False, keep_planes=True):
+        for s in _iter_decoded(path, need, export_mvs=False, keep_planes=True, stats=stats):
             _check_deadline(path, deadline)
             got[s.index] = s
         for i in wanted:
@@ -208,7 +225,7 @@ def collect_inputs(
             planes = s.planes if residual == "stock" else None
             out[i] = SlotInputs(i, s.time, s.pict_type, None, planes, s.planes[0], prev.planes[0] if prev else None)
     else:
-        for s in _iter_decoded(path, wanted, export_mvs=True, keep_planes=residual == "stock"):
+        for s in _iter_decoded(path, wanted, export_mvs=True, keep_planes=residual == "stock", stats=stats):
             _check_deadline(path, deadline)
             out[s.index] = s
     if residual == "neutral":
