@@ -6,13 +6,11 @@ already patched neighbours (intra). Stock FFmpeg gives the true pictures and one
 block we rebuild:
 
 * the true prediction (from the true reference pictures) and the true residual ``r = Y − prediction``;
-* "coded" ⇔ ``Σ|r|`` over the 4×4 block exceeds a threshold (a block without coefficients has r = 0 up to
-  deblocking);
+* "coded" ⇔ ``Σ|r|`` over the 4×4 block exceeds a threshold (no coefficients: r = 0 up to deblocking);
 * coded → ``clip(128 + r)``; not coded → the same prediction formed from the emulated pictures instead.
 
-Two kernels: :func:`emulate_inter` for the partitions that carry vectors (it also picks, per partition, the
-reference picture(s) that predict the true picture best, since the exporter does not say which one was used) and
-:func:`emulate_intra` for every macroblock without a vector, in raster order.
+Two kernels: :func:`emulate_inter` for the partitions that carry vectors (it also picks the reference picture(s)
+that predict best: the exporter does not say which) and :func:`emulate_intra` for the macroblocks without one.
 """
 
 from __future__ import annotations
@@ -37,8 +35,7 @@ from .h264_intra import (
 __all__ = ["PART_FIELDS", "emulate_inter", "emulate_intra"]
 
 PART_FIELDS = ("x0", "y0", "w", "h", "use0", "mv0x", "mv0y", "use1", "mv1x", "mv1y")
-"""Columns of the int32 partition table: top-left and size in luma pixels, then per list a use flag and the
-quarter-pel vector."""
+"""Columns of the int32 partition table: top-left and size (luma px), per list a use flag and quarter-pel vector."""
 
 _KIND_L0, _KIND_L1, _KIND_BI = 0, 1, 2
 
