@@ -37,6 +37,7 @@ SELECTORS = {
     "topk": {"policy": "topk"},
     "refresh-llava576": {"geometry": "llava576"},
     "refresh-estimated": {"signals": "estimated-motion"},
+    "refresh-slot-frames": {"accumulate": False},
 }
 STAGES = ("decode", "mv_export", "mv", "residual", "fuse", "thumbnails", "pooling", "policy", "rest")
 

@@ -29,6 +29,7 @@ import numpy as np
 from ..decode.frames import motion_vector_fields, picture_type, side_data
 from ..decode.reader import Reader
 from ..errors import DecodeError, UnsupportedVideoError
+from .dependencies import emulation_needs
 from .h264_headers import is_reference, max_ref_frames, nal_length_size, parameter_sets, slice_header
 from .picture import RING, Picture, PictureEmulator
 
@@ -121,16 +122,20 @@ def _coded_plane(frame, index: int, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def iter_emulated(path: str | os.PathLike, *, wanted: set[int] | None = None,
-                  chroma: bool = True, reader_seen: Callable[[Reader], None] | None = None) -> Iterator[EmulatedFrame]:
+def iter_emulated(path: str | os.PathLike, *, wanted: set[int] | None = None, chroma: bool = True,
+                  reader_seen: Callable[[Reader], None] | None = None,
+                  only_dependencies: bool = True) -> Iterator[EmulatedFrame]:
     """Every decoded frame in display order; planes only for display indices in ``wanted`` (all if None).
 
     Frames that no later frame references and that are not wanted skip the emulation work. ``chroma=False``
     emulates luma only (the same luma: nothing in it depends on chroma) and yields ``u = v = None``. Raises
     :class:`~codec_select.errors.UnsupportedVideoError` for anything but 8-bit 4:2:0 H.264. ``reader_seen`` is
     called with the :class:`~codec_select.decode.reader.Reader` once decoding has ended (its damage counts).
+    ``only_dependencies``: emulate only the reference pictures a wanted picture depends on
+    (:func:`~codec_select.recipes.dependencies.emulation_needs`); the wanted pictures come out the same either way.
     """
     path = os.fspath(path)
+    needs = emulation_needs(path, wanted) if wanted is not None and only_dependencies else None
     # The selector's decoder settings (vectors, slice threads) plus the encoder parameters that carry the QP map;
     # the loop filter only when the emulated picture is compared with a deblocked one.
     with Reader(path, export_mvs=True, fast=not LOOP_FILTER, options={"export_side_data": "venc_params"}) as reader:
@@ -139,13 +144,13 @@ def iter_emulated(path: str | os.PathLike, *, wanted: set[int] | None = None,
                 f"{path}: the residual emulation needs H.264, this stream is {reader.codec}. "
                 "Use a selector without the emulated residual for other codecs, or re-encode to H.264."
             )
-        yield from _emulate_stream(path, reader, wanted, chroma)
+        yield from _emulate_stream(path, reader, wanted, chroma, needs)
         if reader_seen is not None:
             reader_seen(reader)
 
 
-def _emulate_stream(path: str, reader: Reader, wanted: set[int] | None,
-                    chroma: bool = True) -> Iterator[EmulatedFrame]:
+def _emulate_stream(path: str, reader: Reader, wanted: set[int] | None, chroma: bool = True,
+                    needs: set[int] | None = None) -> Iterator[EmulatedFrame]:
     stream = reader.stream
     length_size = nal_length_size(stream.codec_context.extradata)
     sets = parameter_sets(stream.codec_context.extradata)
@@ -227,7 +232,7 @@ def _emulate_stream(path: str, reader: Reader, wanted: set[int] | None,
             while decode in pending:
                 decode += 1
         pict = picture_type(frame)
-        needed = is_ref or wanted is None or display in wanted
+        needed = wanted is None or display in wanted or (is_ref and (needs is None or frame.pts in needs))
         planes = None
         if needed:
             ch, cw = -(-frame.height // 16) * 16, -(-frame.width // 16) * 16

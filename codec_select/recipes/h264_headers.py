@@ -7,7 +7,7 @@ Anything unparsable gives the safe answer (reference: yes; buffer: unknown).
 
 from __future__ import annotations
 
-__all__ = ["is_reference", "list0", "max_ref_frames", "nal_length_size", "parameter_sets", "slice_header"]
+__all__ = ["is_idr", "is_reference", "list0", "max_ref_frames", "nal_length_size", "parameter_sets", "slice_header"]
 
 _HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
@@ -35,6 +35,15 @@ def _nal_units(data: bytes, length_size: int):
         for k, s in enumerate(starts):
             end = starts[k + 1] - 3 if k + 1 < len(starts) else len(data)
             yield data[s:end]
+
+
+def is_idr(data: bytes, length_size: int) -> bool:
+    """Whether the access unit's first slice NAL is an IDR slice (``nal_unit_type`` 5): it empties the reference
+    buffer, so no later picture in decoding order depends on a picture before it."""
+    for nal in _nal_units(data, length_size):
+        if nal and nal[0] & 0x1F in (1, 5):
+            return nal[0] & 0x1F == 5
+    return False
 
 
 def is_reference(data: bytes, length_size: int) -> bool:
