@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import NoVideoStreamError, UnsupportedVideoError, VideoOpenError
 
-__all__ = ["VideoInfo", "MV_CODECS", "open_container", "probe", "upright", "declared_length", "declared_frames",
+__all__ = ["VideoInfo", "MV_CODECS", "open_container", "probe", "upright", "declared_frames",
            "stream_duration"]
 
 # Decoders whose stock FFmpeg build exports motion vectors through AV_FRAME_DATA_MOTION_VECTORS.
@@ -184,8 +184,3 @@ def stream_duration(container, stream) -> tuple[float, str, str]:
         return container.duration / av.time_base, "container", \
             "the video stream states no duration; the container's (all streams) is used"
     return 0.0, "", "the container states no duration"
-
-
-def declared_length(container, stream) -> tuple[int, float]:
-    """``(frames, seconds)`` the container declares for ``stream`` (0 where it declares nothing)."""
-    return declared_frames(stream), stream_duration(container, stream)[0]

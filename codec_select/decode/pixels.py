@@ -18,7 +18,7 @@ from ..errors import DecodeError
 from ..selection import NUM_SLOTS, Selection
 from .container import open_container, upright
 from .frames import luma_plane
-from .reader import Reader, frames_array
+from .reader import Reader
 
 __all__ = ["slot_frames", "read_frames"]
 
@@ -126,7 +126,7 @@ def read_frames(
             f"{decoded} frames decoded). The file is truncated or corrupt, or the ids do not belong to this file."
         )
     order = sorted(got)
-    stacked = frames_array([got[i] for i in order])  # a resolution change mid-stream: the first frame's size
+    stacked = _stack_at_first_size([got[i] for i in order])  # a resolution change mid-stream: the first frame's size
     row = {key: n for n, key in enumerate(order)}
     return stacked[[row[int(i)] for i in frame_ids]]
 
@@ -150,3 +150,15 @@ def _read_pass(reader: Reader, wanted: set[int], by_pts: dict[int, int] | None, 
         if index > last if by_pts is None else frame.pts is not None and frame.pts >= last_pts:
             break
     return index  # a damaged tail ends the pass early: the caller reports what is missing
+
+
+def _stack_at_first_size(frames: list[np.ndarray]) -> np.ndarray:
+    """Stack frames of possibly different sizes (a resolution change mid-stream) at the first frame's size."""
+    shape = frames[0].shape
+    if any(f.shape != shape for f in frames):
+        from PIL import Image
+
+        frames = [f if f.shape == shape else
+                  np.asarray(Image.fromarray(f).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
+                  for f in frames]
+    return np.stack(frames)

@@ -3,7 +3,8 @@ recipes' inputs, the baselines) reads them through :class:`Reader`.
 
 A Reader opens the first video stream once, configures the decoder in one place (:func:`decoder_settings`), hands
 out frames in display order with their presentation time, seeks by timestamp, skips damaged packets while counting
-them, and knows what the container declares (frame count, duration) so a caller can tell a partial stream.
+them; what the container declares (frame count, duration) is :func:`~codec_select.decode.container.probe`'s, which
+the report compares with what was decoded.
 
 Threading (measured, PyAV 18.1 / FFmpeg 8): frame threading changes the exported motion vectors of some B-frames,
 differently on every run, so MV export decodes with ``SLICE`` threads only (identical vectors on every run).
@@ -18,10 +19,9 @@ import os
 from collections.abc import Callable, Iterator
 
 import av
-import numpy as np
 
 from ..errors import DecodeError
-from .container import MV_CODECS, declared_length, open_container
+from .container import MV_CODECS, open_container
 from .frames import DecodedFrame, luma_plane, motion_vector_fields, picture_type
 
 __all__ = ["Reader", "decoder_settings", "iter_frames", "MAX_FAILED_PACKETS"]
@@ -101,12 +101,6 @@ class Reader:
         self._last_t = math.nan
         self._sizes: dict[int, int] = {}
         self._frames = self._decode()
-
-    # -- what the container declares --------------------------------------------------------------------------
-    @property
-    def declared(self) -> tuple[int, float]:
-        """``(frames, seconds)`` the container declares for the stream (0 where it declares nothing)."""
-        return declared_length(self.container, self.stream)
 
     @property
     def start_time(self) -> float | None:
@@ -273,15 +267,3 @@ def iter_frames(
     if not reader.frames_decoded:
         raise DecodeError(f"{reader.path}: no decodable video frame (codec {reader.codec}). The file is truncated, "
                           "empty or corrupt; re-encode it.")
-
-
-def frames_array(frames: list[np.ndarray]) -> np.ndarray:
-    """Stack frames of possibly different sizes (a resolution change mid-stream) at the first frame's size."""
-    shape = frames[0].shape
-    if any(f.shape != shape for f in frames):
-        from PIL import Image
-
-        frames = [f if f.shape == shape else
-                  np.asarray(Image.fromarray(f).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
-                  for f in frames]
-    return np.stack(frames)

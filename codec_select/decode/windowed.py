@@ -102,12 +102,8 @@ class _Cursor:
         """No frame handed out since the last seek."""
         self.eof = False
 
-    @property
-    def preroll_until(self) -> float:
-        return self.reader.skip_nonref_before + 1.5 / self.plan.fps
-
-    @preroll_until.setter
     def preroll_until(self, t: float) -> None:
+        """Frames before ``t`` are pre-roll: the decoder may drop the non-reference ones (nobody reads them)."""
         self.reader.skip_nonref_before = t - 1.5 / self.plan.fps  # margin: a frame's own time may round down
 
     def index_of(self, t: float) -> int:
@@ -144,9 +140,7 @@ class _Cursor:
             self.reader.seeks += 1
         if self.position is not None and self.position < index - 1 and not self.eof:
             return  # forward: decoding on gets there
-        skip = self.reader.skip_nonref_before
-        self.reader.reopen()
-        self.reader.skip_nonref_before = skip
+        self.reader.reopen()  # the pre-roll bound stays: it belongs to the reader, not to the open file
         self._restart()
 
     def next(self) -> tuple[int, float, object] | None:
@@ -291,7 +285,7 @@ def windowed_scores(
             ):
                 cursor.seek(lo)
                 frames = []
-            cursor.preroll_until = cursor.time_of(lo)
+            cursor.preroll_until(cursor.time_of(lo))
             retries = 0
             overflow = None
             while not cursor.eof and (not frames or frames[-1].index < hi):
